@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(__HERALD_H_INSIDE__) && !defined(HERALD_COMPILATION)
+#error "Only <herald.h> can be included directly."
+#endif
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "herald-auth.h"
+#include "herald-error.h"
+
+G_BEGIN_DECLS
+
+/**
+ * HeraldHttpAuth:
+ * @HERALD_HTTP_AUTH_NONE: anyone
+ * @HERALD_HTTP_AUTH_USER: any valid JWT (`Authorization: Bearer` or `?token=`)
+ * @HERALD_HTTP_AUTH_SERVICE: a JWT whose role is in `[auth] service-roles`
+ * @HERALD_HTTP_AUTH_LOCAL_OR_ADMIN: loopback peers, else a JWT whose role is in
+ *   `[auth] admin-roles`
+ *
+ * Since: 0.1
+ */
+typedef enum {
+	HERALD_HTTP_AUTH_NONE,
+	HERALD_HTTP_AUTH_USER,
+	HERALD_HTTP_AUTH_SERVICE,
+	HERALD_HTTP_AUTH_LOCAL_OR_ADMIN,
+} HeraldHttpAuth;
+
+/**
+ * HeraldHttpRouteFlags:
+ * @HERALD_HTTP_ROUTE_PREFIX: the path is a prefix (`/v1/files/download/`); the handler
+ *   gets the rest in @subpath
+ * @HERALD_HTTP_ROUTE_STREAMING: the body is not accumulated by the host and is not
+ *   subject to `[host] max-request-bytes`; the handler owns the limits (uploads)
+ *
+ * Since: 0.1
+ */
+typedef enum {
+	HERALD_HTTP_ROUTE_NONE = 0,
+	HERALD_HTTP_ROUTE_PREFIX = 1 << 0,
+	HERALD_HTTP_ROUTE_STREAMING = 1 << 1,
+} HeraldHttpRouteFlags;
+
+/**
+ * HeraldHttpHandler:
+ * @msg: the request; pause it (soup_server_message_pause()) to answer later
+ * @subpath: for prefix routes, the rest of the path (still percent-encoded)
+ * @identity: (nullable): the verified caller for authenticated routes
+ */
+typedef void (*HeraldHttpHandler)(SoupServerMessage *msg,
+				  const gchar *subpath,
+				  HeraldIdentity *identity,
+				  gpointer user_data);
+
+void
+herald_http_reply_json(SoupServerMessage *msg, guint status, JsonNode *node);
+void
+herald_http_reply_builder(SoupServerMessage *msg, guint status, JsonBuilder *builder);
+void
+herald_http_reply_error(SoupServerMessage *msg, const GError *error);
+void
+herald_http_reply_error_literal(SoupServerMessage *msg, HeraldError code, const gchar *message);
+JsonNode *
+herald_http_parse_json_body(SoupServerMessage *msg, GError **error);
+gchar *
+herald_http_get_token(SoupServerMessage *msg);
+gboolean
+herald_http_peer_is_loopback(SoupServerMessage *msg);
+
+G_END_DECLS

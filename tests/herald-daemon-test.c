@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* end-to-end tests of heraldd as a subprocess, with the test-only plugins */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+
+#include "herald-test-util.h"
+
+static HeraldTestDaemon *
+start_daemon(const gchar *extra)
+{
+	g_autoptr(GError) error = NULL;
+	HeraldTestDaemon *daemon = herald_test_daemon_new(extra);
+	if (!herald_test_daemon_start(daemon, &error))
+		g_error("%s", error->message);
+	return daemon;
+}
+
+static JsonNode *
+get_json(HeraldTestDaemon *daemon, const gchar *path, const gchar *token, guint expect_status)
+{
+	g_autofree gchar *url = g_strdup_printf("%s%s", daemon->base_url, path);
+	g_autofree gchar *body = NULL;
+	guint status = herald_test_http("GET", url, token, NULL, NULL, 0, &body, NULL);
+	if (status != expect_status)
+		g_error("GET %s: expected %u, got %u: %s", path, expect_status, status, body);
+	return herald_test_parse_json(body);
+}
+
+static guint
+post_json(HeraldTestDaemon *daemon, const gchar *path, const gchar *token, const gchar *body, JsonNode **out)
+{
+	g_autofree gchar *url = g_strdup_printf("%s%s", daemon->base_url, path);
+	g_autofree gchar *reply = NULL;
+	guint status = herald_test_http("POST", url, token, NULL, body, strlen(body), &reply, NULL);
+	if (out != NULL)
+		*out = herald_test_parse_json(reply);
+	return status;
+}
+
+static gchar *
+service_token(void)
+{
+	return herald_test_make_token(HERALD_TEST_SECRET, "{\"sub\":\"svc\",\"role\":\"SERVICE\"}", 300);
+}
+
+static void
+test_health(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a\n[test-a]\nconnections=3\n");
+	g_autoptr(JsonNode) health = get_json(daemon, "/health", NULL, 200);
+
+	g_assert_cmpstr(herald_test_json_get_string(health, "status"), ==, "healthy");
+	g_assert_cmpint(herald_test_json_get_int(health, "connections"), ==, 3);
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.test-a"), ==, "running");
+	g_assert_cmpint(herald_test_json_get_int(health, "uptime"), >=, 0);
+	g_assert_cmpstr(herald_test_json_get_string(health, "version"), ==, PACKAGE_VERSION);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_not_found_and_method(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("[host]\nplugins=test-a\n");
+	g_autofree gchar *url = g_strdup_printf("%s/no/such/thing", daemon->base_url);
+	g_autofree gchar *url_health = g_strdup_printf("%s/health", daemon->base_url);
+	g_autofree gchar *body = NULL;
+	g_autofree gchar *body2 = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(JsonNode) node2 = NULL;
+	g_autoptr(SoupMessageHeaders) headers = NULL;
+
+	g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &body, NULL), ==, 404);
+	node = herald_test_parse_json(body);
+	g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, "not_found");
+	g_assert_nonnull(herald_test_json_get_string(node, "message"));
+
+	g_assert_cmpuint(herald_test_http("DELETE", url_health, NULL, NULL, NULL, 0, &body2, &headers),
+			 ==,
+			 405);
+	node2 = herald_test_parse_json(body2);
+	g_assert_cmpstr(herald_test_json_get_string(node2, "error"), ==, "method_not_allowed");
+	g_assert_cmpstr(soup_message_headers_get_one(headers, "Allow"), ==, "GET");
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_events_api(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("[host]\nplugins=test-a\n");
+	g_autofree gchar *svc = service_token();
+	g_autofree gchar *client = herald_test_make_token(HERALD_TEST_SECRET,
+							  "{\"sub\":\"7\",\"role\":\"CLIENT\"}",
+							  300);
+	g_autofree gchar *expired = herald_test_make_token(HERALD_TEST_SECRET,
+							   "{\"sub\":\"svc\",\"role\":\"SERVICE\"}",
+							   -3600);
+	g_autofree gchar *forged = herald_test_make_token("another-secret-entirely-0123456789",
+							  "{\"sub\":\"svc\",\"role\":\"SERVICE\"}",
+							  300);
+	const gchar *good = "{\"channel\":\"ws:room:admin\",\"payload\":{\"type\":\"hello\"}}";
+	struct {
+		const gchar *token;
+		const gchar *body;
+		guint status;
+		const gchar *code;
+	} cases[] = {
+	    {NULL, good, 401, "unauthorized"},
+	    {"garbage.token.here", good, 401, "unauthorized"},
+	    {expired, good, 401, "token_expired"},
+	    {forged, good, 401, "unauthorized"},
+	    {client, good, 403, "forbidden"},
+	    {svc, "not json", 400, "invalid_argument"},
+	    {svc, "[1,2]", 400, "invalid_argument"},
+	    {svc, "{\"payload\":{}}", 400, "invalid_argument"},
+	    {svc, "{\"channel\":42,\"payload\":{}}", 400, "invalid_argument"},
+	    {svc, "{\"channel\":\"ws:room:*\",\"payload\":{}}", 400, "invalid_argument"},
+	    {svc, "{\"channel\":\"bad\\nchannel\",\"payload\":{}}", 400, "invalid_argument"},
+	    {svc, "{\"channel\":\"ws:room:admin\"}", 400, "invalid_argument"},
+	    {svc, "{\"channel\":\"no.route.here\",\"payload\":{}}", 404, "not_found"},
+	};
+	g_autoptr(JsonNode) ok = NULL;
+	g_autoptr(JsonNode) plugin = NULL;
+	g_autofree gchar *log = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(JsonNode) node = NULL;
+		guint status = post_json(daemon, "/api/events", cases[i].token, cases[i].body, &node);
+		g_test_message("case %u: %s", i, cases[i].body);
+		g_assert_cmpuint(status, ==, cases[i].status);
+		g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, cases[i].code);
+		g_assert_nonnull(herald_test_json_get_string(node, "message"));
+	}
+	/* nothing refused reached the bus */
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 0);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "outbound"), ==, 0);
+
+	g_assert_cmpuint(post_json(daemon, "/api/events", svc, good, &ok), ==, 202);
+	g_assert_cmpuint(strlen(herald_test_json_get_string(ok, "id")), ==, 36);
+	g_clear_pointer(&plugin, json_node_unref);
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 1);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "outbound"), ==, 1);
+
+	/* a user target is a delivery too */
+	g_assert_cmpuint(post_json(daemon,
+				   "/api/events",
+				   svc,
+				   "{\"channel\":\"ws:user:9\",\"payload\":{\"type\":\"x\"}}",
+				   NULL),
+			 ==,
+			 202);
+	g_clear_pointer(&plugin, json_node_unref);
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 2);
+
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	/* tokens and the secret never reach the log */
+	log = herald_test_daemon_get_log(daemon);
+	g_assert_null(strstr(log, svc));
+	g_assert_null(strstr(log, forged));
+	g_assert_null(strstr(log, HERALD_TEST_SECRET));
+}
+
+static void
+test_handler_route(void)
+{
+	/* [route x] handler=test-a: the event goes to test-a's own topic */
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a\n[route x]\nchannels=x.*\nhandler=test-a\n");
+	g_autofree gchar *svc = service_token();
+	g_autoptr(JsonNode) plugin = NULL;
+	g_assert_cmpuint(post_json(daemon,
+				   "/api/events",
+				   svc,
+				   "{\"channel\":\"x.y\",\"payload\":{\"a\":1}}",
+				   NULL),
+			 ==,
+			 202);
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "events"), ==, 1);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 0);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_body_limit(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a\nmax-request-bytes=2048\n");
+	g_autofree gchar *svc = service_token();
+	g_autofree gchar *big = g_strnfill(4096, 'x');
+	g_autofree gchar *url = g_strdup_printf("%s/api/events", daemon->base_url);
+	g_autofree gchar *reply = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(JsonNode) plugin = NULL;
+
+	g_assert_cmpuint(herald_test_http("POST", url, svc, NULL, big, strlen(big), &reply, NULL),
+			 ==,
+			 413);
+	node = herald_test_parse_json(reply);
+	g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, "too_large");
+	/* the daemon still serves */
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 0);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_stats_metrics(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("[host]\nplugins=test-a\n");
+	g_autoptr(JsonNode) stats = get_json(daemon, "/stats", NULL, 200);
+	g_autofree gchar *url = g_strdup_printf("%s/metrics", daemon->base_url);
+	g_autofree gchar *metrics = NULL;
+	g_autoptr(SoupMessageHeaders) headers = NULL;
+
+	g_assert_cmpint(herald_test_json_get_int(stats, "plugins.test-a.calls"), ==, 2);
+	/* plugin keys are promoted to the top level, like the seed's connected_users */
+	g_assert_cmpint(herald_test_json_get_int(stats, "calls"), ==, 2);
+	g_assert_cmpint(herald_test_json_get_int(stats, "http_requests_total"), >=, 1);
+	g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &metrics, &headers), ==, 200);
+	g_assert_true(g_str_has_prefix(soup_message_headers_get_content_type(headers, NULL),
+				       "text/plain"));
+	g_assert_nonnull(strstr(metrics, "# TYPE herald_test_a_events_total counter\n"));
+	g_assert_nonnull(strstr(metrics, "herald_plugin_state{plugin=\"test-a\",state=\"running\"} 2\n"));
+	g_assert_nonnull(strstr(metrics, "herald_test_a_events_by_kind{key=\"outbound\"} 0\n"));
+	g_assert_nonnull(strstr(metrics, "herald_uptime "));
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_plugin_failures(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a;test-b;missing-one;not-a-plugin;no-symbol\n"
+			 "[test-b]\nfail-startup=true\n");
+	g_autoptr(JsonNode) health = get_json(daemon, "/health", NULL, 200);
+	g_autoptr(JsonNode) plugin = NULL;
+	g_autofree gchar *url_b = g_strdup_printf("%s/test/test-b", daemon->base_url);
+
+	g_assert_cmpstr(herald_test_json_get_string(health, "status"), ==, "degraded");
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.test-a"), ==, "running");
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.test-b"), ==, "failed");
+	g_assert_cmpstr(herald_test_json_get_string(health, "errors.test-b"), ==, "test plugin told to fail");
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.missing-one"), ==, "failed");
+	g_assert_nonnull(strstr(herald_test_json_get_string(health, "errors.missing-one"),
+				"libherald-plugin-missing-one.so not found"));
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.not-a-plugin"), ==, "failed");
+	g_assert_nonnull(strstr(herald_test_json_get_string(health, "errors.not-a-plugin"),
+				"is not a Herald plugin"));
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.no-symbol"), ==, "failed");
+	/* the others keep serving; the failed plugin's routes are gone */
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpstr(herald_test_json_get_string(plugin, "name"), ==, "test-a");
+	g_assert_cmpuint(herald_test_http("GET", url_b, NULL, NULL, NULL, 0, NULL, NULL), ==, 404);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_all_failed_unhealthy(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-b\n[test-b]\nfail-startup=true\n");
+	g_autoptr(JsonNode) health = get_json(daemon, "/health", NULL, 503);
+	g_assert_cmpstr(herald_test_json_get_string(health, "status"), ==, "unhealthy");
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_ordering_and_conflicts(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a;test-b;test-c\n"
+			 "[test-a]\nrun-after=test-b\n"
+			 "[test-c]\nconflicts=test-a\n");
+	g_autoptr(JsonNode) health = get_json(daemon, "/health", NULL, 200);
+	g_autofree gchar *log = herald_test_daemon_get_log(daemon);
+	const gchar *a = strstr(log, "plugin test-a: startup");
+	const gchar *b = strstr(log, "plugin test-b: startup");
+
+	g_assert_nonnull(a);
+	g_assert_nonnull(b);
+	g_assert_true(b < a);
+	g_assert_cmpstr(herald_test_json_get_string(health, "plugins.test-c"), ==, "failed");
+	g_assert_cmpstr(herald_test_json_get_string(health, "errors.test-c"),
+			==,
+			"conflicts with plugin test-a");
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_port_in_use(void)
+{
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GInetAddress) inet = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldTestDaemon) daemon = herald_test_daemon_new("[host]\nplugins=test-a\n");
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *needle = NULL;
+
+	socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+	g_assert_no_error(error);
+	addr = g_inet_socket_address_new(inet, daemon->port);
+	g_assert_true(g_socket_bind(socket, addr, TRUE, &error));
+	g_assert_true(g_socket_listen(socket, &error));
+	g_assert_false(herald_test_daemon_start(daemon, &error));
+	g_assert_cmpint(daemon->exit_status, ==, 1);
+	log = herald_test_daemon_get_log(daemon);
+	needle = g_strdup_printf("cannot listen on 127.0.0.1:%u", daemon->port);
+	g_assert_nonnull(strstr(log, needle));
+}
+
+static void
+test_reload(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("[host]\nplugins=test-a\n[test-a]\noption=one\n");
+	g_autoptr(JsonNode) before = get_json(daemon, "/test/test-a", NULL, 200);
+	g_autoptr(JsonNode) after = NULL;
+	g_autoptr(JsonNode) after_bad = NULL;
+	g_autofree gchar *orig = NULL;
+	g_autofree gchar *changed = NULL;
+	g_autofree gchar *bad = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_cmpstr(herald_test_json_get_string(before, "option"), ==, "one");
+	g_assert_true(g_file_get_contents(daemon->config_file, &orig, NULL, &error));
+	/* a live key and a restart-only key */
+	changed = g_strdup_printf("%s\n[test-a]\noption=two\n[host]\ninstance-id=other\n", orig);
+	g_assert_true(g_file_set_contents(daemon->config_file, changed, -1, &error));
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon, "configuration reloaded", 10000));
+	g_assert_true(herald_test_daemon_wait_log(daemon, "host:instance-id changed but needs a restart", 1000));
+	after = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpstr(herald_test_json_get_string(after, "option"), ==, "two");
+
+	/* an invalid file is refused and the old values stay */
+	bad = g_strdup_printf("%s\n[test-a]\noption=three\nlevel=extreme\n", changed);
+	g_assert_true(g_file_set_contents(daemon->config_file, bad, -1, &error));
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon, "configuration not reloaded", 10000));
+	after_bad = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpstr(herald_test_json_get_string(after_bad, "option"), ==, "two");
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
+static void
+test_shutdown_timeout(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nplugins=test-a;test-b\nshutdown-timeout-s=1\n"
+			 "[test-a]\nhang-shutdown=true\n[test-b]\nshutdown-delay-ms=100\n");
+	g_autofree gchar *log = NULL;
+	herald_test_daemon_signal(daemon, SIGTERM);
+	g_assert_cmpint(herald_test_daemon_wait(daemon, 30000), ==, 0);
+	log = herald_test_daemon_get_log(daemon);
+	g_assert_nonnull(strstr(log, "plugin test-b: shutdown"));
+	g_assert_nonnull(strstr(log, "did not stop within the shutdown timeout"));
+}
+
+typedef struct {
+	const gchar *name;
+	const gchar *config;
+	const gchar *expect; /* after "<config file>:" unless it starts with '!' */
+} CheckCase;
+
+static void
+test_check_config(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	CheckCase cases[] = {
+	    {"malformed", "[host\nlisten=1\n", ""},
+	    {"wrong type", "[host]\nmax-request-bytes=lots\n", "host:max-request-bytes: "},
+	    {"out of range", "[host]\nmax-request-bytes=1\n", "host:max-request-bytes: "},
+	    {"unknown key", "[host]\nlisten=127.0.0.1:1\nlistne=x\n", "host:listne: "},
+	    {"bad enum", "[host]\ndbus=sometimes\n", "host:dbus: "},
+	    {"unreadable secret", "[auth]\nsecret-file=/nonexistent/jwt.secret\n", "auth:secret-file: "},
+	    {"missing plugin", "[host]\nplugins=nope\n", "!host:plugins: nope: "},
+	    {"not a plugin", "[host]\nplugins=not-a-plugin\n", "!host:plugins: not-a-plugin: "},
+	    {"plugin key type", "[host]\nplugins=test-a\n[test-a]\nconnections=-4\n", "test-a:connections: "},
+	    {"plugin unknown key", "[host]\nplugins=test-a\n[test-a]\nbogus=1\n", "test-a:bogus: "},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", cases[i].config);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *expect = cases[i].expect[0] == '!'
+						   ? g_strdup(cases[i].expect + 1)
+						   : g_strconcat(fn, cases[i].expect[0] != '\0' ? ":" : "",
+								 cases[i].expect, NULL);
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		gint status;
+		g_test_message("check-config: %s", cases[i].name);
+		status = herald_test_run_heraldd(argv, &out, &err, NULL);
+		g_assert_cmpint(status, ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("%s: expected '%s' in:\n%s", cases[i].name, expect, err);
+	}
+	/* a good one */
+	{
+		g_autofree gchar *secret = herald_test_write_file(dir, "jwt.secret", "s3cret\n");
+		g_autofree gchar *cfg = g_strdup_printf("[host]\nplugins=test-a\ndbus=none\n"
+							"[auth]\nsecret-file=%s\n",
+							secret);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", cfg);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 0);
+		g_assert_nonnull(strstr(out, "configuration OK"));
+	}
+	herald_test_rm_rf(dir);
+}
+
+static void
+test_check_config_spanish(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	g_autofree gchar *fn =
+	    herald_test_write_file(dir, "herald.conf", "[host]\nlistne=x\nplugins=nope\n");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *localedir =
+	    g_strdup_printf("HERALD_LOCALEDIR=%s", g_getenv("HERALD_TEST_LOCALEDIR"));
+	const gchar *env[] = {"LANGUAGE=es", "LC_ALL=C.UTF-8", localedir, NULL};
+	gchar *argv[] = {"--check-config", "--config", fn, NULL};
+
+	g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, env), ==, 1);
+	g_test_message("%s", err);
+	g_assert_nonnull(strstr(err, ":host:listne: clave desconocida"));
+	g_assert_nonnull(strstr(err, "no se encontró"));
+	herald_test_rm_rf(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	g_test_add_func("/herald/daemon/health", test_health);
+	g_test_add_func("/herald/daemon/not-found-and-method", test_not_found_and_method);
+	g_test_add_func("/herald/daemon/events-api", test_events_api);
+	g_test_add_func("/herald/daemon/handler-route", test_handler_route);
+	g_test_add_func("/herald/daemon/body-limit", test_body_limit);
+	g_test_add_func("/herald/daemon/stats-metrics", test_stats_metrics);
+	g_test_add_func("/herald/daemon/plugin-failures", test_plugin_failures);
+	g_test_add_func("/herald/daemon/all-failed-unhealthy", test_all_failed_unhealthy);
+	g_test_add_func("/herald/daemon/ordering-and-conflicts", test_ordering_and_conflicts);
+	g_test_add_func("/herald/daemon/port-in-use", test_port_in_use);
+	g_test_add_func("/herald/daemon/reload", test_reload);
+	g_test_add_func("/herald/daemon/shutdown-timeout", test_shutdown_timeout);
+	g_test_add_func("/herald/daemon/check-config", test_check_config);
+	g_test_add_func("/herald/daemon/check-config-spanish", test_check_config_spanish);
+	return g_test_run();
+}

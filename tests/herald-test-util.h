@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+/* main loop with a timeout (fwupd fu-test.c): a test that hangs fails instead */
+void
+herald_test_loop_run_with_timeout(guint timeout_ms);
+void
+herald_test_loop_quit(void);
+gboolean
+herald_test_wait_until(gboolean (*cond)(gpointer), gpointer user_data, guint timeout_ms);
+
+guint16
+herald_test_free_port(void);
+gchar *
+herald_test_mkdtemp(void);
+void
+herald_test_rm_rf(const gchar *path);
+gchar *
+herald_test_write_file(const gchar *dir, const gchar *name, const gchar *contents);
+const gchar *
+herald_test_require_program(const gchar *name);
+
+/* JWT for tests: HS256 with @secret, claims from a JSON object literal; `exp`
+ * is set to now + @exp_offset_s unless the claims already have one, or unless
+ * @exp_offset_s is G_MININT64 */
+gchar *
+herald_test_make_token(const gchar *secret, const gchar *claims_json, gint64 exp_offset_s);
+#define HERALD_TEST_SECRET "test-secret-of-32-bytes-at-least!!"
+
+/* a heraldd subprocess on a free port with its own config directory */
+typedef struct {
+	gchar *dir;
+	gchar *config_file;
+	guint16 port;
+	gchar *base_url;
+	GSubprocess *process;
+	gchar *log_file;
+	gboolean exited;
+	gint exit_status;
+} HeraldTestDaemon;
+
+HeraldTestDaemon *
+herald_test_daemon_new(const gchar *config_extra);
+gboolean
+herald_test_daemon_start(HeraldTestDaemon *self, GError **error);
+gint
+herald_test_daemon_stop(HeraldTestDaemon *self);
+void
+herald_test_daemon_signal(HeraldTestDaemon *self, gint signum);
+gint
+herald_test_daemon_wait(HeraldTestDaemon *self, guint timeout_ms);
+gchar *
+herald_test_daemon_get_log(HeraldTestDaemon *self);
+gboolean
+herald_test_daemon_wait_log(HeraldTestDaemon *self, const gchar *needle, guint timeout_ms);
+void
+herald_test_daemon_free(HeraldTestDaemon *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldTestDaemon, herald_test_daemon_free)
+
+gint
+herald_test_run_heraldd(gchar **argv_extra, gchar **out, gchar **err, const gchar *const *envp_extra);
+gchar **
+herald_test_environ(const gchar *const *extra);
+
+/* HTTP against the daemon; returns the status, body in @body */
+guint
+herald_test_http(const gchar *method,
+		 const gchar *url,
+		 const gchar *token,
+		 const gchar *content_type,
+		 const gchar *body,
+		 gsize body_len,
+		 gchar **out_body,
+		 SoupMessageHeaders **out_headers);
+JsonNode *
+herald_test_parse_json(const gchar *text);
+const gchar *
+herald_test_json_get_string(JsonNode *node, const gchar *path);
+gint64
+herald_test_json_get_int(JsonNode *node, const gchar *path);
+
+G_END_DECLS
