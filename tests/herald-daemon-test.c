@@ -436,10 +436,37 @@ test_check_config_spanish(void)
 	herald_test_rm_rf(dir);
 }
 
+/* data/herald.conf is what the code documents, key for key */
+static void
+test_shipped_config(void)
+{
+	g_autofree gchar *shipped_fn = g_test_build_filename(G_TEST_DIST, "..", "data", "herald.conf", NULL);
+	g_autofree gchar *shipped = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *plugin_dir = g_strdup_printf("HERALD_PLUGIN_DIR=%s", g_getenv("HERALD_TEST_REAL_PLUGIN_DIR"));
+	const gchar *env[] = {plugin_dir, NULL};
+	gchar *argv[] = {"--dump-config", NULL};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_get_contents(shipped_fn, &shipped, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, env), ==, 0);
+	g_assert_cmpstr(out, ==, shipped);
+	/* and it is a valid configuration as shipped */
+	{
+		gchar *argv2[] = {"--check-config", "--config", shipped_fn, NULL};
+		g_autofree gchar *out2 = NULL;
+		g_autofree gchar *err2 = NULL;
+		g_assert_cmpint(herald_test_run_heraldd(argv2, &out2, &err2, env), ==, 0);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	g_test_add_func("/herald/daemon/shipped-config", test_shipped_config);
 	g_test_add_func("/herald/daemon/health", test_health);
 	g_test_add_func("/herald/daemon/not-found-and-method", test_not_found_and_method);
 	g_test_add_func("/herald/daemon/events-api", test_events_api);
