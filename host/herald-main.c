@@ -216,5 +216,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	g_main_loop_run(loop);
+	/* let closed client connections finish their teardown */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
 	return daemon.exit_code;
 }
