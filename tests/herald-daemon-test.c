@@ -462,6 +462,29 @@ test_shipped_config(void)
 	}
 }
 
+/* HTTP error messages follow the daemon's locale */
+static void
+test_spanish_http(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *url = NULL;
+	g_autofree gchar *body = NULL;
+
+	g_setenv("LANGUAGE", "es", TRUE);
+	g_setenv("HERALD_LOCALEDIR", g_getenv("HERALD_TEST_LOCALEDIR"), TRUE);
+	daemon = start_daemon("[host]\nplugins=test-a\n");
+	g_unsetenv("LANGUAGE");
+	g_unsetenv("HERALD_LOCALEDIR");
+	url = g_strdup_printf("%s/nope", daemon->base_url);
+	g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &body, NULL), ==, 404);
+	node = herald_test_parse_json(body);
+	/* the code stays stable, the text is translated */
+	g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, "not_found");
+	g_assert_cmpstr(herald_test_json_get_string(node, "message"), ==, "no existe ese endpoint");
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,5 +504,6 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/daemon/shutdown-timeout", test_shutdown_timeout);
 	g_test_add_func("/herald/daemon/check-config", test_check_config);
 	g_test_add_func("/herald/daemon/check-config-spanish", test_check_config_spanish);
+	g_test_add_func("/herald/daemon/spanish-http", test_spanish_http);
 	return g_test_run();
 }
