@@ -2,6 +2,7 @@
 /* end-to-end tests of heraldd as a subprocess, with the test-only plugins */
 #include "config.h"
 
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 
@@ -462,6 +463,55 @@ test_shipped_config(void)
 	}
 }
 
+/* [host] listen takes several addresses, unix sockets among them */
+static void
+test_unix_socket(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	g_autofree gchar *path = g_build_filename(dir, "herald.sock", NULL);
+	g_autofree gchar *extra = NULL;
+	g_autoptr(HeraldTestDaemon) daemon = NULL;
+	g_autoptr(GSocketAddress) addr = NULL;
+	g_autoptr(SoupSession) session = NULL;
+	g_autoptr(SoupMessage) msg = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *body = NULL;
+
+	extra = g_strdup_printf("[host]\nplugins=test-a\n");
+	daemon = herald_test_daemon_new(extra);
+	/* append the unix socket to the generated listen list */
+	{
+		g_autofree gchar *cfg = NULL;
+		g_autofree gchar *cfg2 = NULL;
+		g_autofree gchar *tcp = g_strdup_printf("listen=127.0.0.1:%u\n", daemon->port);
+		g_autofree gchar *both = g_strdup_printf("listen=127.0.0.1:%u;unix:%s\n", daemon->port, path);
+		g_auto(GStrv) parts = NULL;
+		g_assert_true(g_file_get_contents(daemon->config_file, &cfg, NULL, NULL));
+		parts = g_strsplit(cfg, tcp, 2);
+		cfg2 = g_strjoinv(both, parts);
+		g_assert_true(g_file_set_contents(daemon->config_file, cfg2, -1, NULL));
+	}
+	g_assert_true(herald_test_daemon_start(daemon, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+	addr = g_unix_socket_address_new(path);
+	session = soup_session_new_with_options("remote-connectable", addr, NULL);
+	msg = soup_message_new("GET", "http://localhost/health");
+	bytes = soup_session_send_and_read(session, msg, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
+	body = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	node = herald_test_parse_json(body);
+	g_assert_cmpstr(herald_test_json_get_string(node, "status"), ==, "healthy");
+	g_clear_object(&session);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	/* the socket file is removed at exit */
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+	herald_test_rm_rf(dir);
+}
+
 /* HTTP error messages follow the daemon's locale */
 static void
 test_spanish_http(void)
@@ -505,5 +555,6 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/daemon/check-config", test_check_config);
 	g_test_add_func("/herald/daemon/check-config-spanish", test_check_config_spanish);
 	g_test_add_func("/herald/daemon/spanish-http", test_spanish_http);
+	g_test_add_func("/herald/daemon/unix-socket", test_unix_socket);
 	return g_test_run();
 }
