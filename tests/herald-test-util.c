@@ -476,3 +476,94 @@ herald_test_json_get_int(JsonNode *node, const gchar *path)
 		return -1;
 	return json_node_get_int(member);
 }
+
+gboolean
+herald_test_port_is_open(guint16 port)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_socket_client_set_timeout(client, 1);
+	conn = g_socket_client_connect_to_host(client, "127.0.0.1", port, NULL, NULL);
+	return conn != NULL;
+}
+
+static gchar *
+herald_test_substitute(const gchar *arg, guint16 port, const gchar *dir)
+{
+	g_autofree gchar *port_str = g_strdup_printf("%u", port);
+	g_auto(GStrv) a = g_strsplit(arg, "{port}", -1);
+	g_autofree gchar *with_port = g_strjoinv(port_str, a);
+	g_auto(GStrv) b = g_strsplit(with_port, "{dir}", -1);
+	return g_strjoinv(dir, b);
+}
+
+HeraldTestServer *
+herald_test_server_start(const gchar *name, const gchar *const *argv, guint timeout_ms)
+{
+	HeraldTestServer *self = g_new0(HeraldTestServer, 1);
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	self->name = g_strdup(name);
+	self->dir = herald_test_mkdtemp();
+	self->port = herald_test_free_port();
+	self->log_file = g_build_filename(self->dir, "server.log", NULL);
+	g_ptr_array_add(args, g_strdup(herald_test_require_program(argv[0])));
+	for (guint i = 1; argv[i] != NULL; i++)
+		g_ptr_array_add(args, herald_test_substitute(argv[i], self->port, self->dir));
+	g_ptr_array_add(args, NULL);
+	g_subprocess_launcher_set_stdout_file_path(launcher, self->log_file);
+	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_set_cwd(launcher, self->dir);
+	self->process = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)args->pdata, &error);
+	if (self->process == NULL)
+		g_error("cannot start %s: %s", name, error->message);
+	while (!herald_test_port_is_open(self->port)) {
+		if (g_get_monotonic_time() > deadline) {
+			g_autofree gchar *log = NULL;
+			g_file_get_contents(self->log_file, &log, NULL, NULL);
+			g_error("%s did not open port %u:\n%s", name, self->port, log != NULL ? log : "");
+		}
+		g_usleep(20000);
+	}
+	return self;
+}
+
+void
+herald_test_server_stop(HeraldTestServer *self)
+{
+	if (self->process == NULL)
+		return;
+	g_subprocess_send_signal(self->process, SIGTERM);
+	g_subprocess_wait(self->process, NULL, NULL);
+	g_clear_object(&self->process);
+}
+
+void
+herald_test_server_free(HeraldTestServer *self)
+{
+	herald_test_server_stop(self);
+	if (g_getenv("HERALD_TEST_KEEP") == NULL)
+		herald_test_rm_rf(self->dir);
+	g_free(self->dir);
+	g_free(self->name);
+	g_free(self->log_file);
+	g_free(self);
+}
+
+/* redis-server with no persistence, on loopback only */
+HeraldTestServer *
+herald_test_redis_start(void)
+{
+	const gchar *argv[] = {"redis-server",
+			       "--port", "{port}",
+			       "--bind", "127.0.0.1",
+			       "--save", "",
+			       "--appendonly", "no",
+			       "--daemonize", "no",
+			       "--dir", "{dir}",
+			       NULL};
+	return herald_test_server_start("redis-server", argv, 10000);
+}

@@ -63,6 +63,28 @@ void
 herald_test_daemon_free(HeraldTestDaemon *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldTestDaemon, herald_test_daemon_free)
 
+/* a real server (redis-server, clamd, node s3rver…) on a free loopback port,
+ * started from @argv ("{port}" and "{dir}" are substituted) and stopped by PID */
+typedef struct {
+	gchar *name;
+	gchar *dir;
+	guint16 port;
+	GSubprocess *process;
+	gchar *log_file;
+} HeraldTestServer;
+
+HeraldTestServer *
+herald_test_server_start(const gchar *name, const gchar *const *argv, guint timeout_ms);
+void
+herald_test_server_stop(HeraldTestServer *self);
+void
+herald_test_server_free(HeraldTestServer *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldTestServer, herald_test_server_free)
+HeraldTestServer *
+herald_test_redis_start(void);
+gboolean
+herald_test_port_is_open(guint16 port);
+
 gint
 herald_test_run_heraldd(gchar **argv_extra, gchar **out, gchar **err, const gchar *const *envp_extra);
 gchar **
