@@ -1,23 +1,62 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <errno.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <jwt.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "herald-auth.h"
 #include "herald-error.h"
 
+/* libjwt 1.10 has no autoptr support of its own */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
+
+/* a PEM public key is a few KiB at most; anything larger is a wrong path */
+#define HERALD_AUTH_PUBLIC_KEY_MAX_BYTES (64 * 1024)
+
+/* fallbacks when the [auth] schema was not registered */
+#define HERALD_AUTH_DEFAULT_MAX_TOKEN_BYTES 8192
+#define HERALD_AUTH_DEFAULT_USER_CLAIM	    "sub"
+#define HERALD_AUTH_DEFAULT_ROLE_CLAIM	    "role"
+
+/* the claim tried when the user claim is missing */
+#define HERALD_AUTH_FALLBACK_USER_CLAIM "user_id"
+
+/* how much of a refused header alg is shown back to the client */
+#define HERALD_AUTH_ALG_SHOWN_MAX 16
+
+/* HeraldIdentity */
+
 struct _HeraldIdentity {
 	gint refcount;
-	gchar *user_id;
-	gchar *role;
-	gint64 expires;
-	JsonObject *claims; /* (owned) sealed */
+	gchar *user_id;	    /* (nullable) */
+	gchar *role;	    /* (nullable) */
+	gint64 expires;	    /* exp in seconds since the epoch, 0 when none */
+	JsonObject *claims; /* (owned): sealed */
 };
 
 G_DEFINE_BOXED_TYPE(HeraldIdentity, herald_identity, herald_identity_ref, herald_identity_unref)
 
+/**
+ * herald_identity_new:
+ * @user_id: (nullable): the user id
+ * @role: (nullable): the role
+ * @expires: the `exp` claim in seconds since the epoch, or 0
+ * @claims: (nullable): every claim; a reference is taken and the object is sealed
+ *
+ * Creates an identity; herald_auth_verify() is the usual source, tests and
+ * plugins may build their own.
+ *
+ * Returns: (transfer full): a new #HeraldIdentity
+ *
+ * Since: 0.1
+ */
 HeraldIdentity *
 herald_identity_new(const gchar *user_id, const gchar *role, gint64 expires, JsonObject *claims)
 {
@@ -31,6 +70,14 @@ herald_identity_new(const gchar *user_id, const gchar *role, gint64 expires, Jso
 	return self;
 }
 
+/**
+ * herald_identity_ref:
+ * @self: a #HeraldIdentity
+ *
+ * Returns: (transfer full): @self
+ *
+ * Since: 0.1
+ */
 HeraldIdentity *
 herald_identity_ref(HeraldIdentity *self)
 {
@@ -39,6 +86,14 @@ herald_identity_ref(HeraldIdentity *self)
 	return self;
 }
 
+/**
+ * herald_identity_unref:
+ * @self: a #HeraldIdentity
+ *
+ * Drops a reference; the last one frees @self.
+ *
+ * Since: 0.1
+ */
 void
 herald_identity_unref(HeraldIdentity *self)
 {
@@ -51,6 +106,14 @@ herald_identity_unref(HeraldIdentity *self)
 	g_free(self);
 }
 
+/**
+ * herald_identity_get_user_id:
+ * @self: a #HeraldIdentity
+ *
+ * Returns: (nullable): the user id, e.g. `42`
+ *
+ * Since: 0.1
+ */
 const gchar *
 herald_identity_get_user_id(HeraldIdentity *self)
 {
@@ -58,6 +121,14 @@ herald_identity_get_user_id(HeraldIdentity *self)
 	return self->user_id;
 }
 
+/**
+ * herald_identity_get_role:
+ * @self: a #HeraldIdentity
+ *
+ * Returns: (nullable): the role, e.g. `SELLER`
+ *
+ * Since: 0.1
+ */
 const gchar *
 herald_identity_get_role(HeraldIdentity *self)
 {
@@ -65,6 +136,14 @@ herald_identity_get_role(HeraldIdentity *self)
 	return self->role;
 }
 
+/**
+ * herald_identity_get_expires:
+ * @self: a #HeraldIdentity
+ *
+ * Returns: the `exp` claim in seconds since the epoch, 0 when the token had none
+ *
+ * Since: 0.1
+ */
 gint64
 herald_identity_get_expires(HeraldIdentity *self)
 {
@@ -72,6 +151,14 @@ herald_identity_get_expires(HeraldIdentity *self)
 	return self->expires;
 }
 
+/**
+ * herald_identity_get_claims:
+ * @self: a #HeraldIdentity
+ *
+ * Returns: (transfer none): every claim of the token, sealed
+ *
+ * Since: 0.1
+ */
 JsonObject *
 herald_identity_get_claims(HeraldIdentity *self)
 {
@@ -79,8 +166,9 @@ herald_identity_get_claims(HeraldIdentity *self)
 	return self->claims;
 }
 
+/* strings as they are, integers in decimal, booleans true/false; NULL otherwise */
 static gchar *
-herald_json_scalar_to_string(JsonNode *node)
+herald_auth_scalar_to_string(JsonNode *node)
 {
 	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node))
 		return NULL;
@@ -96,443 +184,1053 @@ herald_json_scalar_to_string(JsonNode *node)
 	}
 }
 
-/* strings as they are, integers in decimal, booleans true/false */
+/**
+ * herald_identity_get_claim_string:
+ * @self: a #HeraldIdentity
+ * @claim: a claim name, e.g. `seller_id`
+ *
+ * A claim as text, for claim filters: strings as they are, integers in
+ * decimal, booleans as `true` or `false`.
+ *
+ * Returns: (transfer full) (nullable): the text, or %NULL when @claim is
+ *   missing, `null`, a fraction, an array or an object
+ *
+ * Since: 0.1
+ */
 gchar *
 herald_identity_get_claim_string(HeraldIdentity *self, const gchar *claim)
 {
 	g_return_val_if_fail(self != NULL, NULL);
-	return herald_json_scalar_to_string(json_object_get_member(self->claims, claim));
+	g_return_val_if_fail(claim != NULL, NULL);
+	return herald_auth_scalar_to_string(json_object_get_member(self->claims, claim));
 }
+
+/* HeraldAuth */
+
+/* what verifies an algorithm: the shared secret, or a public key of one kind */
+typedef enum {
+	HERALD_AUTH_KEY_SECRET,
+	HERALD_AUTH_KEY_RSA,
+	HERALD_AUTH_KEY_EC_P256,
+	HERALD_AUTH_KEY_EC_P384,
+	HERALD_AUTH_KEY_EC_P521,
+	HERALD_AUTH_KEY_UNKNOWN,
+} HeraldAuthKeyKind;
+
+typedef struct {
+	const gchar *name;
+	jwt_alg_t alg;
+	HeraldAuthKeyKind key_kind;
+} HeraldAuthAlg;
+
+/* every algorithm [auth] algorithms may list; never none */
+static const HeraldAuthAlg herald_auth_algs[] = {
+    {"HS256", JWT_ALG_HS256, HERALD_AUTH_KEY_SECRET},
+    {"HS384", JWT_ALG_HS384, HERALD_AUTH_KEY_SECRET},
+    {"HS512", JWT_ALG_HS512, HERALD_AUTH_KEY_SECRET},
+    {"RS256", JWT_ALG_RS256, HERALD_AUTH_KEY_RSA},
+    {"RS384", JWT_ALG_RS384, HERALD_AUTH_KEY_RSA},
+    {"RS512", JWT_ALG_RS512, HERALD_AUTH_KEY_RSA},
+    {"ES256", JWT_ALG_ES256, HERALD_AUTH_KEY_EC_P256},
+    {"ES384", JWT_ALG_ES384, HERALD_AUTH_KEY_EC_P384},
+    {"ES512", JWT_ALG_ES512, HERALD_AUTH_KEY_EC_P521},
+};
 
 struct _HeraldAuth {
 	GObject parent_instance;
-	GPtrArray *algs; /* (element-type utf8) allowed header algs */
-	GBytes *secret;	 /* (nullable) HS* key */
-	gchar *public_key; /* (nullable) PEM for RS and ES algorithms */
-	gchar *issuer;
-	gchar *audience;
-	gint64 leeway;
+	GPtrArray *algs;      /* (element-type HeraldAuthAlg) (unowned): allowed header algs */
+	GBytes *secret;	      /* (nullable): HS* key, only when an HS alg is allowed */
+	GBytes *public_key;   /* (nullable): PEM text without NUL, for RS* and ES* */
+	gchar *issuer;	      /* (nullable): checked when set */
+	gchar *audience;      /* (nullable): checked when set */
+	gint64 leeway;	      /* seconds of clock skew for exp and nbf */
+	gboolean require_exp; /* a token without exp is refused */
 	gchar *user_claim;
 	gchar *role_claim;
 	gchar **service_roles;
 	gchar **admin_roles;
-	guint64 max_token_bytes;
-	gboolean require_exp;
+	gsize max_token_bytes;
 };
 
 G_DEFINE_FINAL_TYPE(HeraldAuth, herald_auth, G_TYPE_OBJECT)
 
-static const HeraldConfigKey auth_keys[] = {
+/* the order is the order of `heraldd --dump-config` and data/herald.conf */
+static const HeraldConfigKey herald_auth_keys[] = {
     {"algorithms",
      HERALD_CONFIG_LIST,
      "HS256",
      0,
-     9,
+     G_N_ELEMENTS(herald_auth_algs),
      NULL,
      HERALD_CONFIG_FLAG_NOT_EMPTY,
      "accepted token algorithms: HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512"},
-    {"secret", HERALD_CONFIG_SECRET, NULL, 0, 0, NULL, 0, "shared secret for HS* tokens"},
+    {"secret",
+     HERALD_CONFIG_SECRET,
+     NULL,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "shared secret for HS* tokens"},
     {"public-key-file",
      HERALD_CONFIG_STRING,
      NULL,
      0,
      0,
      NULL,
-     0,
+     HERALD_CONFIG_FLAG_NONE,
      "PEM public key for RS* and ES* tokens"},
-    {"issuer", HERALD_CONFIG_STRING, NULL, 0, 0, NULL, 0, "required iss claim, when set"},
-    {"audience", HERALD_CONFIG_STRING, NULL, 0, 0, NULL, 0, "required aud claim, when set"},
-    {"leeway-s", HERALD_CONFIG_UINT, "30", 0, 3600, NULL, 0, "clock skew allowed for exp and nbf"},
-    {"require-exp", HERALD_CONFIG_BOOLEAN, "true", 0, 0, NULL, 0, "refuse tokens without exp"},
-    {"user-claim", HERALD_CONFIG_STRING, "sub", 0, 0, NULL, HERALD_CONFIG_FLAG_NOT_EMPTY,
+    {"issuer",
+     HERALD_CONFIG_STRING,
+     NULL,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "required iss claim, when set"},
+    {"audience",
+     HERALD_CONFIG_STRING,
+     NULL,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "required aud claim, when set"},
+    {"leeway-s",
+     HERALD_CONFIG_UINT,
+     "30",
+     0,
+     3600,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "clock skew allowed for exp and nbf"},
+    {"require-exp",
+     HERALD_CONFIG_BOOLEAN,
+     "true",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "refuse tokens without exp"},
+    {"user-claim",
+     HERALD_CONFIG_STRING,
+     HERALD_AUTH_DEFAULT_USER_CLAIM,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NOT_EMPTY,
      "claim holding the user id (falls back to user_id)"},
-    {"role-claim", HERALD_CONFIG_STRING, "role", 0, 0, NULL, HERALD_CONFIG_FLAG_NOT_EMPTY,
+    {"role-claim",
+     HERALD_CONFIG_STRING,
+     HERALD_AUTH_DEFAULT_ROLE_CLAIM,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NOT_EMPTY,
      "claim holding the role"},
-    {"service-roles", HERALD_CONFIG_LIST, "SERVICE", 0, 32, NULL, 0,
+    {"service-roles",
+     HERALD_CONFIG_LIST,
+     "SERVICE",
+     0,
+     32,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
      "roles allowed on the publish and notification APIs"},
-    {"admin-roles", HERALD_CONFIG_LIST, "ADMIN", 0, 32, NULL, 0,
+    {"admin-roles",
+     HERALD_CONFIG_LIST,
+     "ADMIN",
+     0,
+     32,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
      "roles allowed on /stats and /metrics from outside loopback"},
-    {"max-token-bytes", HERALD_CONFIG_UINT, "8192", 256, 65536, NULL, 0,
+    {"max-token-bytes",
+     HERALD_CONFIG_UINT,
+     "8192",
+     256,
+     65536,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
      "longer tokens are refused before parsing"},
 };
 
+/**
+ * herald_auth_get_config_keys:
+ * @n_keys: (out): the number of keys
+ *
+ * The schema of the `[auth]` group, registered by the host. `secret` is a
+ * %HERALD_CONFIG_SECRET, so `secret-file` exists too.
+ *
+ * Returns: (array length=n_keys) (transfer none): a static table
+ *
+ * Since: 0.1
+ */
 const HeraldConfigKey *
 herald_auth_get_config_keys(guint *n_keys)
 {
-	*n_keys = G_N_ELEMENTS(auth_keys);
-	return auth_keys;
+	g_return_val_if_fail(n_keys != NULL, NULL);
+	*n_keys = G_N_ELEMENTS(herald_auth_keys);
+	return herald_auth_keys;
 }
 
-static const gchar *const known_algs[] =
-    {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", NULL};
+static const HeraldAuthAlg *
+herald_auth_alg_find(const gchar *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(herald_auth_algs); i++) {
+		if (g_strcmp0(herald_auth_algs[i].name, name) == 0)
+			return &herald_auth_algs[i];
+	}
+	return NULL;
+}
+
+/* configuration */
 
 static gboolean
-herald_auth_alg_is_hmac(const gchar *alg)
+herald_auth_load_algorithms(HeraldAuth *self, HeraldConfig *config, GError **error)
 {
-	return g_str_has_prefix(alg, "HS");
-}
+	g_auto(GStrv) names = herald_config_get_strv(config, "auth", "algorithms");
 
-HeraldAuth *
-herald_auth_new(HeraldConfig *config, GError **error)
-{
-	g_autoptr(HeraldAuth) self = g_object_new(HERALD_TYPE_AUTH, NULL);
-	g_auto(GStrv) algs = herald_config_get_strv(config, "auth", "algorithms");
-	g_autofree gchar *secret = NULL;
-	const gchar *pubkey_fn = herald_config_get_string(config, "auth", "public-key-file");
-	gboolean need_secret = FALSE;
-	gboolean need_pubkey = FALSE;
-
-	for (guint i = 0; algs[i] != NULL; i++) {
-		if (!g_strv_contains(known_algs, algs[i])) {
+	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+		const HeraldAuthAlg *alg = herald_auth_alg_find(names[i]);
+		if (alg == NULL) {
 			g_set_error(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_CONFIG,
-				    /* TRANSLATORS: %s is an algorithm name */
-				    _("[auth] algorithms: '%s' is not supported (use HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 or ES512)"),
-				    algs[i]);
-			return NULL;
+				    /* TRANSLATORS: configuration error; %s is what the user wrote */
+				    _("[auth] algorithms: '%s' is not supported (use HS256, HS384, "
+				      "HS512, RS256, RS384, RS512, ES256, ES384 or ES512)"),
+				    names[i]);
+			return FALSE;
 		}
-		if (herald_auth_alg_is_hmac(algs[i]))
-			need_secret = TRUE;
-		else
-			need_pubkey = TRUE;
-		g_ptr_array_add(self->algs, g_strdup(algs[i]));
+		if (!g_ptr_array_find(self->algs, alg, NULL))
+			g_ptr_array_add(self->algs, (gpointer)alg);
 	}
-	secret = herald_config_get_secret(config, "auth", "secret", error);
-	if (secret == NULL && error != NULL && *error != NULL)
-		return NULL;
-	if (need_secret && (secret == NULL || secret[0] == '\0')) {
-		g_set_error(error,
-			    HERALD_ERROR,
-			    HERALD_ERROR_CONFIG,
-			    /* TRANSLATORS: configuration error */
-			    _("[auth] algorithms lists an HS algorithm but neither secret nor secret-file is set"));
-		return NULL;
-	}
-	if (secret != NULL) {
-		gsize len = strlen(secret);
-		self->secret = g_bytes_new_take(g_steal_pointer(&secret), len);
-	}
-	if (need_pubkey) {
-		g_autoptr(GError) error_local = NULL;
-		if (pubkey_fn == NULL || pubkey_fn[0] == '\0') {
-			g_set_error(error,
+	if (self->algs->len == 0) {
+		g_set_error_literal(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_CONFIG,
 				    /* TRANSLATORS: configuration error */
-				    _("[auth] algorithms lists an RS or ES algorithm but public-key-file is not set"));
-			return NULL;
-		}
-		if (!g_file_get_contents(pubkey_fn, &self->public_key, NULL, &error_local)) {
+				    _("[auth] algorithms lists no algorithm"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* the first allowed algorithm verified with the secret, else NULL */
+static const HeraldAuthAlg *
+herald_auth_find_alg_for_secret(HeraldAuth *self)
+{
+	for (guint i = 0; i < self->algs->len; i++) {
+		const HeraldAuthAlg *alg = g_ptr_array_index(self->algs, i);
+		if (alg->key_kind == HERALD_AUTH_KEY_SECRET)
+			return alg;
+	}
+	return NULL;
+}
+
+/* the first allowed algorithm verified with the public key, else NULL */
+static const HeraldAuthAlg *
+herald_auth_find_alg_for_public_key(HeraldAuth *self)
+{
+	for (guint i = 0; i < self->algs->len; i++) {
+		const HeraldAuthAlg *alg = g_ptr_array_index(self->algs, i);
+		if (alg->key_kind != HERALD_AUTH_KEY_SECRET)
+			return alg;
+	}
+	return NULL;
+}
+
+/* the secret is only read (and kept in memory) when an HS algorithm needs it */
+static gboolean
+herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
+{
+	const HeraldAuthAlg *alg = herald_auth_find_alg_for_secret(self);
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *secret = NULL;
+	gsize len;
+
+	if (alg == NULL)
+		return TRUE;
+	secret = herald_config_get_secret(config, "auth", "secret", &error_local);
+	if (error_local != NULL) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	if (secret == NULL || secret[0] == '\0') {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; %s is an algorithm, e.g. HS256 */
+			    _("[auth] algorithms lists %s but neither secret nor secret-file is set"),
+			    alg->name);
+		return FALSE;
+	}
+	len = strlen(secret);
+	self->secret = g_bytes_new_take(g_steal_pointer(&secret), len);
+	return TRUE;
+}
+
+/* the whole file, bounded; errno-based reasons name the path */
+static GBytes *
+herald_auth_read_public_key_file(const gchar *filename, GError **error)
+{
+	g_autoptr(GByteArray) buf = g_byte_array_new();
+	gint fd;
+
+	/* O_NONBLOCK: a FIFO without a writer must not hang the daemon */
+	fd = g_open(filename, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		gint errsv = errno;
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; a path, then the OS reason */
+			    _("[auth] cannot read public-key-file '%s': %s"),
+			    filename,
+			    g_strerror(errsv));
+		return NULL;
+	}
+	while (buf->len <= HERALD_AUTH_PUBLIC_KEY_MAX_BYTES) {
+		guint8 chunk[4096];
+		gssize n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			gint errsv = errno;
+			g_close(fd, NULL);
 			g_set_error(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_CONFIG,
-				    "[auth] public-key-file: %s",
-				    error_local->message);
+				    /* TRANSLATORS: configuration error; a path, then the OS reason */
+				    _("[auth] cannot read public-key-file '%s': %s"),
+				    filename,
+				    g_strerror(errsv));
 			return NULL;
 		}
+		if (n == 0)
+			break;
+		g_byte_array_append(buf, chunk, (guint)n);
 	}
-	self->issuer = g_strdup(herald_config_get_string(config, "auth", "issuer"));
-	self->audience = g_strdup(herald_config_get_string(config, "auth", "audience"));
-	self->leeway = (gint64)herald_config_get_uint64(config, "auth", "leeway-s");
-	self->require_exp = herald_config_get_boolean(config, "auth", "require-exp");
-	self->user_claim = g_strdup(herald_config_get_string(config, "auth", "user-claim"));
-	self->role_claim = g_strdup(herald_config_get_string(config, "auth", "role-claim"));
-	self->service_roles = herald_config_get_strv(config, "auth", "service-roles");
-	self->admin_roles = herald_config_get_strv(config, "auth", "admin-roles");
-	self->max_token_bytes = herald_config_get_uint64(config, "auth", "max-token-bytes");
-	return g_steal_pointer(&self);
+	g_close(fd, NULL);
+	return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
 }
 
+/* DER encodings of the OIDs (tag, length, value) that say what a SPKI key is */
+static const guint8 herald_auth_oid_rsa[] =
+    {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+static const guint8 herald_auth_oid_ec[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const guint8 herald_auth_oid_p256[] =
+    {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const guint8 herald_auth_oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const guint8 herald_auth_oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+
 static gboolean
-herald_auth_fail(GError **error, HeraldError code, const gchar *message)
+herald_auth_der_has(const guint8 *der, gsize der_len, const guint8 *oid, gsize oid_len)
 {
-	g_set_error_literal(error, HERALD_ERROR, code, message);
+	for (gsize i = 0; i + oid_len <= der_len; i++) {
+		if (memcmp(der + i, oid, oid_len) == 0)
+			return TRUE;
+	}
 	return FALSE;
 }
 
-/* the header's alg, read before any key is used */
-static gchar *
-herald_auth_header_alg(const gchar *token)
+/* what the first PEM public key block of @pem holds; UNKNOWN when it is no
+ * public key at all (a private key, a certificate, garbage) */
+static HeraldAuthKeyKind
+herald_auth_pem_get_key_kind(const gchar *pem)
 {
-	const gchar *dot = strchr(token, '.');
+	const gchar *begin = strstr(pem, "-----BEGIN ");
+	const gchar *label;
+	const gchar *label_end;
+	const gchar *body;
+	const gchar *end;
+	g_autofree gchar *label_str = NULL;
 	g_autofree gchar *b64 = NULL;
-	g_autofree guchar *raw = NULL;
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autofree guint8 *der = NULL;
+	gsize der_len = 0;
+
+	if (begin == NULL)
+		return HERALD_AUTH_KEY_UNKNOWN;
+	label = begin + strlen("-----BEGIN ");
+	label_end = strstr(label, "-----");
+	if (label_end == NULL)
+		return HERALD_AUTH_KEY_UNKNOWN;
+	label_str = g_strndup(label, label_end - label);
+	body = label_end + strlen("-----");
+	end = strstr(body, "-----END ");
+	if (end == NULL)
+		return HERALD_AUTH_KEY_UNKNOWN;
+	/* PKCS#1 says what it is in its label */
+	if (g_strcmp0(label_str, "RSA PUBLIC KEY") == 0)
+		return HERALD_AUTH_KEY_RSA;
+	if (g_strcmp0(label_str, "PUBLIC KEY") != 0)
+		return HERALD_AUTH_KEY_UNKNOWN;
+
+	/* SubjectPublicKeyInfo: the algorithm OID, and the curve for EC */
+	b64 = g_strndup(body, end - body);
+	/* g_base64_decode() skips the line breaks */
+	der = g_base64_decode(b64, &der_len);
+	if (der == NULL || der_len == 0)
+		return HERALD_AUTH_KEY_UNKNOWN;
+	if (herald_auth_der_has(der, der_len, herald_auth_oid_rsa, sizeof(herald_auth_oid_rsa)))
+		return HERALD_AUTH_KEY_RSA;
+	if (!herald_auth_der_has(der, der_len, herald_auth_oid_ec, sizeof(herald_auth_oid_ec)))
+		return HERALD_AUTH_KEY_UNKNOWN;
+	if (herald_auth_der_has(der, der_len, herald_auth_oid_p256, sizeof(herald_auth_oid_p256)))
+		return HERALD_AUTH_KEY_EC_P256;
+	if (herald_auth_der_has(der, der_len, herald_auth_oid_p384, sizeof(herald_auth_oid_p384)))
+		return HERALD_AUTH_KEY_EC_P384;
+	if (herald_auth_der_has(der, der_len, herald_auth_oid_p521, sizeof(herald_auth_oid_p521)))
+		return HERALD_AUTH_KEY_EC_P521;
+	return HERALD_AUTH_KEY_UNKNOWN;
+}
+
+/* read once here, so that verifying does no file I/O; every RS and ES algorithm
+ * listed must match the kind of key (and curve) in the file */
+static gboolean
+herald_auth_load_public_key(HeraldAuth *self, HeraldConfig *config, GError **error)
+{
+	const HeraldAuthAlg *alg = herald_auth_find_alg_for_public_key(self);
+	const gchar *filename = herald_config_get_string(config, "auth", "public-key-file");
+	g_autoptr(GBytes) blob = NULL;
+	g_autofree gchar *pem = NULL;
+	HeraldAuthKeyKind kind;
 	gsize len = 0;
-	gsize b64_len;
+	const gchar *data;
+
+	if (alg == NULL)
+		return TRUE;
+	if (filename == NULL || filename[0] == '\0') {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; %s is an algorithm, e.g. RS256 */
+			    _("[auth] algorithms lists %s but public-key-file is not set"),
+			    alg->name);
+		return FALSE;
+	}
+	blob = herald_auth_read_public_key_file(filename, error);
+	if (blob == NULL)
+		return FALSE;
+	data = g_bytes_get_data(blob, &len);
+	if (len == 0 || len > HERALD_AUTH_PUBLIC_KEY_MAX_BYTES || memchr(data, '\0', len) != NULL) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; %s is a path */
+			    _("[auth] public-key-file '%s' is not a PEM public key"),
+			    filename);
+		return FALSE;
+	}
+	pem = g_strndup(data, len);
+	kind = herald_auth_pem_get_key_kind(pem);
+	if (kind == HERALD_AUTH_KEY_UNKNOWN) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; %s is a path */
+			    _("[auth] public-key-file '%s' is not a PEM public key"),
+			    filename);
+		return FALSE;
+	}
+	for (guint i = 0; i < self->algs->len; i++) {
+		const HeraldAuthAlg *listed = g_ptr_array_index(self->algs, i);
+		if (listed->key_kind == HERALD_AUTH_KEY_SECRET || listed->key_kind == kind)
+			continue;
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; an algorithm, then a path */
+			    _("[auth] algorithms lists %s but public-key-file '%s' is not a key "
+			      "for it"),
+			    listed->name,
+			    filename);
+		return FALSE;
+	}
+	self->public_key = g_bytes_new_take(g_steal_pointer(&pem), len);
+	return TRUE;
+}
+
+static gchar *
+herald_auth_dup_config_string(HeraldConfig *config, const gchar *key, const gchar *fallback)
+{
+	const gchar *value = herald_config_get_string(config, "auth", key);
+	if (value == NULL || value[0] == '\0')
+		return g_strdup(fallback);
+	return g_strdup(value);
+}
+
+static void
+herald_auth_load_claims(HeraldAuth *self, HeraldConfig *config)
+{
+	guint64 max_token_bytes = herald_config_get_uint64(config, "auth", "max-token-bytes");
+
+	self->issuer = herald_auth_dup_config_string(config, "issuer", NULL);
+	self->audience = herald_auth_dup_config_string(config, "audience", NULL);
+	self->leeway = (gint64)MIN(herald_config_get_uint64(config, "auth", "leeway-s"), 3600);
+	self->require_exp = herald_config_get_boolean(config, "auth", "require-exp");
+	self->user_claim =
+	    herald_auth_dup_config_string(config, "user-claim", HERALD_AUTH_DEFAULT_USER_CLAIM);
+	self->role_claim =
+	    herald_auth_dup_config_string(config, "role-claim", HERALD_AUTH_DEFAULT_ROLE_CLAIM);
+	self->service_roles = herald_config_get_strv(config, "auth", "service-roles");
+	self->admin_roles = herald_config_get_strv(config, "auth", "admin-roles");
+	if (max_token_bytes == 0 || max_token_bytes > G_MAXINT)
+		max_token_bytes = HERALD_AUTH_DEFAULT_MAX_TOKEN_BYTES;
+	self->max_token_bytes = (gsize)max_token_bytes;
+}
+
+/**
+ * herald_auth_new:
+ * @config: a #HeraldConfig with the `[auth]` schema registered and loaded
+ * @error: a #GError, or %NULL
+ *
+ * Reads `[auth]`: the allowed algorithms, the secret (only when an HS algorithm
+ * is listed) and the public key (only when an RS or ES one is), once, so that
+ * herald_auth_verify() does no file I/O.
+ *
+ * Returns: (transfer full): a new #HeraldAuth, or %NULL with %HERALD_ERROR_CONFIG
+ *   when an algorithm is unknown, a listed algorithm has no key, or a key file
+ *   cannot be read or does not suit the algorithms
+ *
+ * Since: 0.1
+ */
+HeraldAuth *
+herald_auth_new(HeraldConfig *config, GError **error)
+{
+	g_autoptr(HeraldAuth) self = NULL;
+
+	g_return_val_if_fail(HERALD_IS_CONFIG(config), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	self = g_object_new(HERALD_TYPE_AUTH, NULL);
+	if (!herald_auth_load_algorithms(self, config, error))
+		return NULL;
+	if (!herald_auth_load_secret(self, config, error))
+		return NULL;
+	if (!herald_auth_load_public_key(self, config, error))
+		return NULL;
+	herald_auth_load_claims(self, config);
+	return g_steal_pointer(&self);
+}
+
+/* verification */
+
+static void
+herald_auth_set_malformed(GError **error)
+{
+	g_set_error_literal(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_UNAUTHENTICATED,
+			    /* TRANSLATORS: authentication error */
+			    _("malformed token"));
+}
+
+static void
+herald_auth_set_bad_signature(GError **error)
+{
+	g_set_error_literal(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_UNAUTHENTICATED,
+			    /* TRANSLATORS: authentication error */
+			    _("token signature is invalid"));
+}
+
+static gboolean
+herald_auth_is_b64url_char(gchar c)
+{
+	return g_ascii_isalnum(c) || c == '-' || c == '_';
+}
+
+/* unpadded base64url, as RFC 7515 §2 has it; a length of 4n+1 cannot be */
+static gboolean
+herald_auth_b64url_is_valid(const gchar *data, gsize len)
+{
+	if (len % 4 == 1)
+		return FALSE;
+	for (gsize i = 0; i < len; i++) {
+		if (!herald_auth_is_b64url_char(data[i]))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* @data must have passed herald_auth_b64url_is_valid() */
+static GBytes *
+herald_auth_b64url_decode(const gchar *data, gsize len)
+{
+	g_autoptr(GString) b64 = g_string_sized_new(len + 4);
+	guchar *raw;
+	gsize raw_len = 0;
+
+	for (gsize i = 0; i < len; i++) {
+		if (data[i] == '-')
+			g_string_append_c(b64, '+');
+		else if (data[i] == '_')
+			g_string_append_c(b64, '/');
+		else
+			g_string_append_c(b64, data[i]);
+	}
+	while (b64->len % 4 != 0)
+		g_string_append_c(b64, '=');
+	raw = g_base64_decode(b64->str, &raw_len);
+	return g_bytes_new_take(raw, raw_len);
+}
+
+/* exactly three base64url segments, the first two not empty; the signature is
+ * empty only for alg none, which the header check refuses */
+static gboolean
+herald_auth_split(const gchar *token, gsize token_len, gsize *header_len)
+{
+	const gchar *dot1 = memchr(token, '.', token_len);
+	const gchar *dot2;
+	const gchar *end = token + token_len;
+
+	if (dot1 == NULL || dot1 == token)
+		return FALSE;
+	dot2 = memchr(dot1 + 1, '.', end - (dot1 + 1));
+	if (dot2 == NULL || dot2 == dot1 + 1)
+		return FALSE;
+	if (memchr(dot2 + 1, '.', end - (dot2 + 1)) != NULL)
+		return FALSE;
+	if (!herald_auth_b64url_is_valid(token, dot1 - token) ||
+	    !herald_auth_b64url_is_valid(dot1 + 1, dot2 - (dot1 + 1)) ||
+	    !herald_auth_b64url_is_valid(dot2 + 1, end - (dot2 + 1)))
+		return FALSE;
+	*header_len = dot1 - token;
+	return TRUE;
+}
+
+/* the header's alg, read before any key is touched; NULL when the header is
+ * not a JSON object with a non-empty string alg */
+static gchar *
+herald_auth_read_header_alg(const gchar *segment, gsize len)
+{
+	g_autoptr(GBytes) raw = herald_auth_b64url_decode(segment, len);
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	const gchar *data;
+	gsize data_len = 0;
 	JsonNode *root;
+	JsonObject *header;
 	JsonNode *alg;
 
-	if (dot == NULL || dot == token)
+	data = g_bytes_get_data(raw, &data_len);
+	if (data_len == 0 || !g_utf8_validate(data, (gssize)data_len, NULL))
 		return NULL;
-	/* base64url → base64 with padding */
-	b64_len = dot - token;
-	b64 = g_malloc0(b64_len + 4);
-	for (gsize i = 0; i < b64_len; i++) {
-		gchar c = token[i];
-		if (c == '-')
-			c = '+';
-		else if (c == '_')
-			c = '/';
-		else if (!g_ascii_isalnum(c))
-			return NULL;
-		b64[i] = c;
-	}
-	while (b64_len % 4 != 0)
-		b64[b64_len++] = '=';
-	raw = g_base64_decode(b64, &len);
-	if (raw == NULL || len == 0 || !g_utf8_validate((const gchar *)raw, (gssize)len, NULL))
-		return NULL;
-	if (!json_parser_load_from_data(parser, (const gchar *)raw, (gssize)len, NULL))
+	if (!json_parser_load_from_data(parser, data, (gssize)data_len, NULL))
 		return NULL;
 	root = json_parser_get_root(parser);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
 		return NULL;
-	alg = json_object_get_member(json_node_get_object(root), "alg");
-	if (alg == NULL || json_node_get_value_type(alg) != G_TYPE_STRING)
-		return g_strdup("");
+	header = json_node_get_object(root);
+	/* critical extensions are ones we would have to understand (RFC 7515 §4.1.11) */
+	if (json_object_has_member(header, "crit"))
+		return NULL;
+	alg = json_object_get_member(header, "alg");
+	if (alg == NULL || !JSON_NODE_HOLDS_VALUE(alg) ||
+	    json_node_get_value_type(alg) != G_TYPE_STRING)
+		return NULL;
+	if (json_node_get_string(alg)[0] == '\0')
+		return NULL;
 	return g_strdup(json_node_get_string(alg));
 }
 
-static gboolean
-herald_auth_token_is_wellformed(const gchar *token)
+/* the allowed entry for @name; none is never allowed, whatever the list says */
+static const HeraldAuthAlg *
+herald_auth_get_allowed_alg(HeraldAuth *self, const gchar *name)
 {
-	guint dots = 0;
-	for (const gchar *p = token; *p != '\0'; p++) {
-		if (*p == '.')
-			dots++;
-		else if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_' && *p != '=')
-			return FALSE;
+	if (g_ascii_strcasecmp(name, "none") == 0)
+		return NULL;
+	for (guint i = 0; i < self->algs->len; i++) {
+		const HeraldAuthAlg *alg = g_ptr_array_index(self->algs, i);
+		if (g_strcmp0(alg->name, name) == 0)
+			return alg;
 	}
-	return dots == 2;
+	return NULL;
 }
 
+static void
+herald_auth_set_alg_not_allowed(GError **error, const gchar *name)
+{
+	/* the client wrote it: show a short, harmless copy */
+	g_autofree gchar *shown = g_strndup(name, HERALD_AUTH_ALG_SHOWN_MAX);
+	g_strcanon(shown, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", '?');
+	g_set_error(error,
+		    HERALD_ERROR,
+		    HERALD_ERROR_UNAUTHENTICATED,
+		    /* TRANSLATORS: authentication error; %s is an algorithm, e.g. HS384 */
+		    _("token algorithm '%s' is not allowed"),
+		    shown);
+}
+
+/* verifies the signature with the one key of @alg's family and returns the
+ * claims, sealed */
+static JsonObject *
+herald_auth_decode(HeraldAuth *self, const gchar *token, const HeraldAuthAlg *alg, GError **error)
+{
+	g_autoptr(jwt_t) jwt = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autofree gchar *grants = NULL;
+	GBytes *key = alg->key_kind == HERALD_AUTH_KEY_SECRET ? self->secret : self->public_key;
+	const guchar *key_data;
+	gsize key_len = 0;
+	JsonNode *root;
+
+	/* never NULL: libjwt would skip verification; herald_auth_new() makes this
+	 * unreachable, so it is a refusal, not a crash */
+	if (key == NULL) {
+		herald_auth_set_bad_signature(error);
+		return NULL;
+	}
+	key_data = g_bytes_get_data(key, &key_len);
+	if (key_data == NULL || key_len == 0 || key_len > G_MAXINT) {
+		herald_auth_set_bad_signature(error);
+		return NULL;
+	}
+	if (jwt_decode(&jwt, token, key_data, (gint)key_len) != 0 || jwt == NULL) {
+		herald_auth_set_bad_signature(error);
+		return NULL;
+	}
+	/* what libjwt verified with must be what we allowed: defeats alg confusion */
+	if (jwt_get_alg(jwt) != alg->alg) {
+		herald_auth_set_bad_signature(error);
+		return NULL;
+	}
+
+	/* malloc()ed by jansson; g_free() is free() since GLib 2.46 */
+	grants = jwt_get_grants_json(jwt, NULL);
+	if (grants == NULL || !json_parser_load_from_data(parser, grants, -1, NULL)) {
+		herald_auth_set_malformed(error);
+		return NULL;
+	}
+	root = json_parser_get_root(parser);
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		herald_auth_set_malformed(error);
+		return NULL;
+	}
+	return json_object_ref(json_node_get_object(root));
+}
+
+/* a NumericDate claim; absent is fine, any other type is not */
 static gboolean
-herald_auth_number_claim(JsonObject *claims, const gchar *name, gint64 *out, gboolean *present)
+herald_auth_get_time_claim(JsonObject *claims,
+			   const gchar *name,
+			   gint64 *value,
+			   gboolean *present,
+			   GError **error)
 {
 	JsonNode *node = json_object_get_member(claims, name);
-	*present = node != NULL;
+
+	*present = FALSE;
 	if (node == NULL)
 		return TRUE;
-	if (!JSON_NODE_HOLDS_VALUE(node))
-		return FALSE;
-	if (json_node_get_value_type(node) == G_TYPE_INT64) {
-		*out = json_node_get_int(node);
+	if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_INT64) {
+		*value = json_node_get_int(node);
+		*present = TRUE;
 		return TRUE;
 	}
-	if (json_node_get_value_type(node) == G_TYPE_DOUBLE) {
-		*out = (gint64)json_node_get_double(node);
+	if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_DOUBLE &&
+	    isfinite(json_node_get_double(node))) {
+		/* clamped: a cast out of range is undefined behaviour */
+		gdouble number = json_node_get_double(node);
+		*value = (gint64)CLAMP(number, (gdouble)(G_MININT64 / 2), (gdouble)(G_MAXINT64 / 2));
+		*present = TRUE;
 		return TRUE;
+	}
+	g_set_error(error,
+		    HERALD_ERROR,
+		    HERALD_ERROR_UNAUTHENTICATED,
+		    /* TRANSLATORS: authentication error; %s is a claim name, e.g. exp */
+		    _("token claim '%s' is not a number"),
+		    name);
+	return FALSE;
+}
+
+static void
+herald_auth_set_missing_claim(GError **error, const gchar *name)
+{
+	g_set_error(error,
+		    HERALD_ERROR,
+		    HERALD_ERROR_UNAUTHENTICATED,
+		    /* TRANSLATORS: authentication error; %s is a claim name, e.g. sub */
+		    _("token has no '%s' claim"),
+		    name);
+}
+
+/* exp (required unless require-exp=false), nbf and iat, with the leeway */
+static gboolean
+herald_auth_check_times(HeraldAuth *self, JsonObject *claims, gint64 *expires, GError **error)
+{
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gint64 exp = 0;
+	gint64 nbf = 0;
+	gint64 iat = 0;
+	gboolean has_exp = FALSE;
+	gboolean has_nbf = FALSE;
+	gboolean has_iat = FALSE;
+
+	if (!herald_auth_get_time_claim(claims, "exp", &exp, &has_exp, error))
+		return FALSE;
+	if (!herald_auth_get_time_claim(claims, "nbf", &nbf, &has_nbf, error))
+		return FALSE;
+	if (!herald_auth_get_time_claim(claims, "iat", &iat, &has_iat, error))
+		return FALSE;
+	if (!has_exp && self->require_exp) {
+		herald_auth_set_missing_claim(error, "exp");
+		return FALSE;
+	}
+	/* written so that nothing a client sends can overflow */
+	if (has_exp && exp <= now - self->leeway) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_TOKEN_EXPIRED,
+				    /* TRANSLATORS: authentication error */
+				    _("token expired"));
+		return FALSE;
+	}
+	if (has_nbf && nbf > now + self->leeway) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error */
+				    _("token not yet valid"));
+		return FALSE;
+	}
+	*expires = has_exp ? exp : 0;
+	return TRUE;
+}
+
+static gboolean
+herald_auth_node_is_string(JsonNode *node, const gchar *value)
+{
+	return node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
+	       json_node_get_value_type(node) == G_TYPE_STRING &&
+	       g_strcmp0(json_node_get_string(node), value) == 0;
+}
+
+/* aud is a string or an array of strings (RFC 7519 §4.1.3) */
+static gboolean
+herald_auth_audience_is_accepted(HeraldAuth *self, JsonNode *aud)
+{
+	JsonArray *array;
+
+	if (aud == NULL)
+		return FALSE;
+	if (!JSON_NODE_HOLDS_ARRAY(aud))
+		return herald_auth_node_is_string(aud, self->audience);
+	array = json_node_get_array(aud);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		if (herald_auth_node_is_string(json_array_get_element(array, i), self->audience))
+			return TRUE;
 	}
 	return FALSE;
 }
 
 static gboolean
-herald_auth_audience_ok(HeraldAuth *self, JsonObject *claims)
+herald_auth_check_issuer_audience(HeraldAuth *self, JsonObject *claims, GError **error)
 {
-	JsonNode *aud = json_object_get_member(claims, "aud");
-	if (aud == NULL)
+	if (self->issuer != NULL &&
+	    !herald_auth_node_is_string(json_object_get_member(claims, "iss"), self->issuer)) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error */
+				    _("token issuer is not accepted"));
 		return FALSE;
-	if (JSON_NODE_HOLDS_VALUE(aud) && json_node_get_value_type(aud) == G_TYPE_STRING)
-		return g_strcmp0(json_node_get_string(aud), self->audience) == 0;
-	if (JSON_NODE_HOLDS_ARRAY(aud)) {
-		JsonArray *array = json_node_get_array(aud);
-		for (guint i = 0; i < json_array_get_length(array); i++) {
-			JsonNode *item = json_array_get_element(array, i);
-			if (JSON_NODE_HOLDS_VALUE(item) &&
-			    json_node_get_value_type(item) == G_TYPE_STRING &&
-			    g_strcmp0(json_node_get_string(item), self->audience) == 0)
-				return TRUE;
+	}
+	if (self->audience != NULL &&
+	    !herald_auth_audience_is_accepted(self, json_object_get_member(claims, "aud"))) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error */
+				    _("token audience is not accepted"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* a non-empty string, or an integer in decimal */
+static gchar *
+herald_auth_id_from_node(JsonNode *node)
+{
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node))
+		return NULL;
+	if (json_node_get_value_type(node) == G_TYPE_INT64)
+		return g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+	if (json_node_get_value_type(node) == G_TYPE_STRING &&
+	    json_node_get_string(node)[0] != '\0')
+		return g_strdup(json_node_get_string(node));
+	return NULL;
+}
+
+static gchar *
+herald_auth_get_user_id(HeraldAuth *self, JsonObject *claims, GError **error)
+{
+	g_autofree gchar *user_id =
+	    herald_auth_id_from_node(json_object_get_member(claims, self->user_claim));
+
+	if (user_id == NULL) {
+		user_id = herald_auth_id_from_node(
+		    json_object_get_member(claims, HERALD_AUTH_FALLBACK_USER_CLAIM));
+	}
+	if (user_id == NULL) {
+		herald_auth_set_missing_claim(error, self->user_claim);
+		return NULL;
+	}
+	/* it names rooms and lands in logs: no newlines or escapes */
+	for (const gchar *p = user_id; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f) {
+			g_set_error_literal(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_UNAUTHENTICATED,
+					    /* TRANSLATORS: authentication error */
+					    _("token user id has control characters"));
+			return NULL;
 		}
 	}
-	return FALSE;
+	return g_steal_pointer(&user_id);
+}
+
+static gchar *
+herald_auth_get_role(HeraldAuth *self, JsonObject *claims, GError **error)
+{
+	JsonNode *node = json_object_get_member(claims, self->role_claim);
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING ||
+	    json_node_get_string(node)[0] == '\0') {
+		herald_auth_set_missing_claim(error, self->role_claim);
+		return NULL;
+	}
+	return g_strdup(json_node_get_string(node));
 }
 
 /**
  * herald_auth_verify:
+ * @self: a #HeraldAuth
+ * @token: (nullable): a compact JWS, as sent by the client
+ * @error: a #GError, or %NULL
  *
- * Verifies @token with the pinned algorithms and keys and checks its claims.
- * Error messages never contain the token.
+ * Checks the size and shape of @token, reads the header's `alg` and refuses it
+ * unless `[auth] algorithms` lists it, verifies the signature with that
+ * algorithm's key only (the secret for HS*, the public key for RS* and ES*),
+ * then checks `exp`, `nbf`, `iat`, `iss`, `aud` and reads the user and role
+ * claims. Error messages never contain the token.
+ *
+ * Returns: (transfer full): the identity, or %NULL with
+ *   %HERALD_ERROR_TOKEN_EXPIRED when `exp` has passed (beyond the leeway) or
+ *   %HERALD_ERROR_UNAUTHENTICATED for every other reason
+ *
+ * Since: 0.1
  */
 HeraldIdentity *
 herald_auth_verify(HeraldAuth *self, const gchar *token, GError **error)
 {
 	g_autofree gchar *header_alg = NULL;
-	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(JsonObject) claims = NULL;
 	g_autofree gchar *user_id = NULL;
 	g_autofree gchar *role = NULL;
-	JsonObject *claims;
-	jwt_t *jwt = NULL;
-	const guchar *key;
-	gsize key_len;
-	gchar *grants;
-	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	gint64 exp = 0;
-	gint64 nbf = 0;
-	gint64 iat = 0;
-	gboolean present = FALSE;
-	gint rc;
+	const HeraldAuthAlg *alg;
+	gint64 expires = 0;
+	gsize token_len;
+	gsize header_len = 0;
 
 	g_return_val_if_fail(HERALD_IS_AUTH(self), NULL);
-	if (token == NULL || token[0] == '\0') {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("missing token"));
-		return NULL;
-	}
-	if (strlen(token) > self->max_token_bytes) {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token is too large"));
-		return NULL;
-	}
-	if (!herald_auth_token_is_wellformed(token)) {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("malformed token"));
-		return NULL;
-	}
-	header_alg = herald_auth_header_alg(token);
-	if (header_alg == NULL) {
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("malformed token"));
-		return NULL;
-	}
-	if (!g_strv_contains((const gchar *const *)self->algs->pdata, header_alg)) {
-		g_autofree gchar *shown = g_strndup(header_alg, 16);
-		g_strcanon(shown, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", '?');
-		g_set_error(error,
-			    HERALD_ERROR,
-			    HERALD_ERROR_UNAUTHENTICATED,
-			    /* TRANSLATORS: authentication error; %s is an algorithm */
-			    _("token algorithm '%s' is not allowed"),
-			    shown);
-		return NULL;
-	}
-	if (herald_auth_alg_is_hmac(header_alg)) {
-		key = self->secret != NULL ? g_bytes_get_data(self->secret, &key_len) : NULL;
-		if (self->secret == NULL)
-			key_len = 0;
-	} else {
-		key = (const guchar *)self->public_key;
-		key_len = self->public_key != NULL ? strlen(self->public_key) : 0;
-	}
-	if (key == NULL || key_len == 0) {
-		/* never call jwt_decode without a key: it would skip verification */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token signature is invalid"));
-		return NULL;
-	}
-	rc = jwt_decode(&jwt, token, key, (int)key_len);
-	if (rc != 0 || jwt == NULL) {
-		if (jwt != NULL)
-			jwt_free(jwt);
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token signature is invalid"));
-		return NULL;
-	}
-	/* the alg libjwt verified with must be the one we allowed */
-	if (g_strcmp0(jwt_alg_str(jwt_get_alg(jwt)), header_alg) != 0) {
-		jwt_free(jwt);
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token signature is invalid"));
-		return NULL;
-	}
-	grants = jwt_get_grants_json(jwt, NULL);
-	jwt_free(jwt);
-	if (grants == NULL || !json_parser_load_from_data(parser, grants, -1, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-		free(grants);
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("malformed token"));
-		return NULL;
-	}
-	free(grants);
-	claims = json_node_get_object(json_parser_get_root(parser));
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-	if (!herald_auth_number_claim(claims, "exp", &exp, &present)) {
-		/* TRANSLATORS: authentication error; %s is a claim name */
-		g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token claim '%s' is not a number"), "exp");
+	if (token == NULL || token[0] == '\0') {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error */
+				    _("missing token"));
 		return NULL;
 	}
-	if (!present && self->require_exp) {
-		/* TRANSLATORS: authentication error; %s is a claim name */
-		g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token has no '%s' claim"), "exp");
+	/* never walk further than the limit into what a client sent */
+	token_len = strnlen(token, self->max_token_bytes + 1);
+	if (token_len > self->max_token_bytes) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error */
+				    _("token is too large"));
 		return NULL;
 	}
-	if (present && now >= exp + self->leeway) {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_TOKEN_EXPIRED, _("token expired"));
+	if (!herald_auth_split(token, token_len, &header_len)) {
+		herald_auth_set_malformed(error);
 		return NULL;
 	}
-	if (!present)
-		exp = 0;
-	if (!herald_auth_number_claim(claims, "nbf", &nbf, &present)) {
-		g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token claim '%s' is not a number"), "nbf");
+	header_alg = herald_auth_read_header_alg(token, header_len);
+	if (header_alg == NULL) {
+		herald_auth_set_malformed(error);
 		return NULL;
 	}
-	if (present && nbf > now + self->leeway) {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token not yet valid"));
+	alg = herald_auth_get_allowed_alg(self, header_alg);
+	if (alg == NULL) {
+		herald_auth_set_alg_not_allowed(error, header_alg);
 		return NULL;
 	}
-	if (!herald_auth_number_claim(claims, "iat", &iat, &present)) {
-		g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token claim '%s' is not a number"), "iat");
+	claims = herald_auth_decode(self, token, alg, error);
+	if (claims == NULL)
 		return NULL;
-	}
-	if (self->issuer != NULL && self->issuer[0] != '\0') {
-		JsonNode *iss = json_object_get_member(claims, "iss");
-		if (iss == NULL || json_node_get_value_type(iss) != G_TYPE_STRING ||
-		    g_strcmp0(json_node_get_string(iss), self->issuer) != 0) {
-			/* TRANSLATORS: authentication error */
-			herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token issuer is not accepted"));
-			return NULL;
-		}
-	}
-	if (self->audience != NULL && self->audience[0] != '\0' && !herald_auth_audience_ok(self, claims)) {
-		/* TRANSLATORS: authentication error */
-		herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token audience is not accepted"));
+	if (!herald_auth_check_times(self, claims, &expires, error))
 		return NULL;
-	}
-	user_id = herald_json_scalar_to_string(json_object_get_member(claims, self->user_claim));
-	if (user_id == NULL || user_id[0] == '\0') {
-		g_free(user_id);
-		user_id = herald_json_scalar_to_string(json_object_get_member(claims, "user_id"));
-	}
-	if (user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 128 ||
-	    !g_utf8_validate(user_id, -1, NULL)) {
-		g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token has no '%s' claim"), self->user_claim);
+	if (!herald_auth_check_issuer_audience(self, claims, error))
 		return NULL;
-	}
-	for (const gchar *p = user_id; *p != '\0'; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f) {
-			/* TRANSLATORS: authentication error */
-			herald_auth_fail(error, HERALD_ERROR_UNAUTHENTICATED, _("token user id has control characters"));
-			return NULL;
-		}
-	}
-	{
-		JsonNode *node = json_object_get_member(claims, self->role_claim);
-		if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING ||
-		    json_node_get_string(node)[0] == '\0') {
-			g_set_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED, _("token has no '%s' claim"), self->role_claim);
-			return NULL;
-		}
-		role = g_strdup(json_node_get_string(node));
-	}
-	return herald_identity_new(user_id, role, exp, claims);
+	user_id = herald_auth_get_user_id(self, claims, error);
+	if (user_id == NULL)
+		return NULL;
+	role = herald_auth_get_role(self, claims, error);
+	if (role == NULL)
+		return NULL;
+	return herald_identity_new(user_id, role, expires, claims);
 }
 
+/**
+ * herald_auth_is_service:
+ * @self: a #HeraldAuth
+ * @identity: (nullable): a verified identity
+ *
+ * Returns: %TRUE when the role of @identity is one of `[auth] service-roles`
+ *
+ * Since: 0.1
+ */
 gboolean
 herald_auth_is_service(HeraldAuth *self, HeraldIdentity *identity)
 {
 	g_return_val_if_fail(HERALD_IS_AUTH(self), FALSE);
-	return identity != NULL &&
-	       g_strv_contains((const gchar *const *)self->service_roles, identity->role);
+	if (identity == NULL || identity->role == NULL || self->service_roles == NULL)
+		return FALSE;
+	return g_strv_contains((const gchar *const *)self->service_roles, identity->role);
 }
 
+/**
+ * herald_auth_is_admin:
+ * @self: a #HeraldAuth
+ * @identity: (nullable): a verified identity
+ *
+ * Returns: %TRUE when the role of @identity is one of `[auth] admin-roles`
+ *
+ * Since: 0.1
+ */
 gboolean
 herald_auth_is_admin(HeraldAuth *self, HeraldIdentity *identity)
 {
 	g_return_val_if_fail(HERALD_IS_AUTH(self), FALSE);
-	return identity != NULL &&
-	       g_strv_contains((const gchar *const *)self->admin_roles, identity->role);
+	if (identity == NULL || identity->role == NULL || self->admin_roles == NULL)
+		return FALSE;
+	return g_strv_contains((const gchar *const *)self->admin_roles, identity->role);
 }
 
+/**
+ * herald_auth_get_leeway:
+ * @self: a #HeraldAuth
+ *
+ * Returns: `[auth] leeway-s`, the clock skew allowed for `exp` and `nbf`, in seconds
+ *
+ * Since: 0.1
+ */
 gint64
 herald_auth_get_leeway(HeraldAuth *self)
 {
@@ -543,27 +1241,30 @@ herald_auth_get_leeway(HeraldAuth *self)
 static void
 herald_auth_init(HeraldAuth *self)
 {
-	self->algs = g_ptr_array_new_null_terminated(0, g_free, TRUE);
+	self->algs = g_ptr_array_new();
 }
 
 static void
 herald_auth_finalize(GObject *object)
 {
 	HeraldAuth *self = HERALD_AUTH(object);
-	g_ptr_array_unref(self->algs);
+
+	g_clear_pointer(&self->algs, g_ptr_array_unref);
 	g_clear_pointer(&self->secret, g_bytes_unref);
-	g_free(self->public_key);
-	g_free(self->issuer);
-	g_free(self->audience);
-	g_free(self->user_claim);
-	g_free(self->role_claim);
-	g_strfreev(self->service_roles);
-	g_strfreev(self->admin_roles);
+	g_clear_pointer(&self->public_key, g_bytes_unref);
+	g_clear_pointer(&self->issuer, g_free);
+	g_clear_pointer(&self->audience, g_free);
+	g_clear_pointer(&self->user_claim, g_free);
+	g_clear_pointer(&self->role_claim, g_free);
+	g_clear_pointer(&self->service_roles, g_strfreev);
+	g_clear_pointer(&self->admin_roles, g_strfreev);
+
 	G_OBJECT_CLASS(herald_auth_parent_class)->finalize(object);
 }
 
 static void
 herald_auth_class_init(HeraldAuthClass *klass)
 {
-	G_OBJECT_CLASS(klass)->finalize = herald_auth_finalize;
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->finalize = herald_auth_finalize;
 }
