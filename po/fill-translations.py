@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# fills msgstr in a merged .po from a dict; untranslated entries stay empty
+# fills msgstr in a merged .po from dicts (one JSON file per component:
+# es-translations.json for the host, es-translations-<plugin>.json for each
+# plugin); untranslated entries stay empty
 import re, sys, json
-src, out, trfile = sys.argv[1], sys.argv[2], sys.argv[3]
-tr = json.load(open(trfile, encoding='utf-8'))
+src, out, trfiles = sys.argv[1], sys.argv[2], sys.argv[3:]
+tr = {}
+for trfile in trfiles:
+    tr.update(json.load(open(trfile, encoding='utf-8')))
 text = open(src, encoding='utf-8').read()
 blocks = text.split('\n\n')
 res = []

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <herald.h>
+
+#include "herald-ws-rooms-eio.h"
+#include "herald-ws-rooms-hub.h"
+#include "herald-ws-rooms-plugin.h"
+
+struct _HeraldWsRoomsPlugin {
+	HeraldPlugin parent_instance;
+	HeraldWsRoomsHub *hub; /* (owned) (nullable) until startup */
+	gulong deliver_id;
+	gulong count_id;
+	GTask *shutdown_task; /* (owned) (nullable) */
+	guint shutdown_poll_id;
+	gint64 shutdown_deadline;
+};
+
+G_DEFINE_FINAL_TYPE(HeraldWsRoomsPlugin, herald_ws_rooms_plugin, HERALD_TYPE_PLUGIN)
+
+/* every key has a commented line in data/herald.conf (DESIGN §2) */
+static const HeraldConfigKey ws_rooms_keys[] = {
+    {"path",
+     HERALD_CONFIG_STRING,
+     "/ws",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART | HERALD_CONFIG_FLAG_NOT_EMPTY,
+     "URL path of the plain WebSocket protocol"},
+    {"socketio-path",
+     HERALD_CONFIG_STRING,
+     "/socket.io/",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "URL path prefix of Socket.IO v4 (Engine.IO v4); empty disables Socket.IO"},
+    {"max-connections",
+     HERALD_CONFIG_UINT,
+     "10000",
+     1,
+     10000000,
+     NULL,
+     0,
+     "connections and Socket.IO sessions in total; more get HTTP 503"},
+    {"max-connections-per-user",
+     HERALD_CONFIG_UINT,
+     "10",
+     1,
+     100000,
+     NULL,
+     0,
+     "connections of one user; more get HTTP 503 (Socket.IO: a refused CONNECT)"},
+    {"max-subscriptions",
+     HERALD_CONFIG_UINT,
+     "50",
+     0,
+     100000,
+     NULL,
+     0,
+     "rooms one connection may subscribe to, besides its role and personal rooms"},
+    {"max-message-bytes",
+     HERALD_CONFIG_UINT,
+     "65536",
+     128,
+     16777216,
+     NULL,
+     0,
+     "largest client message after reassembly of fragments; larger closes with 1009"},
+    {"rate-limit",
+     HERALD_CONFIG_UINT,
+     "20",
+     0,
+     1000000,
+     NULL,
+     0,
+     "client messages per second per connection (0 = unlimited); more closes with 4429"},
+    {"rate-burst",
+     HERALD_CONFIG_UINT,
+     "40",
+     1,
+     1000000,
+     NULL,
+     0,
+     "client messages allowed in a burst above rate-limit"},
+    {"outgoing-buffer-bytes",
+     HERALD_CONFIG_UINT,
+     "1048576",
+     4096,
+     1073741824,
+     NULL,
+     0,
+     "unsent bytes queued per connection; a client that does not read is closed with 4008"},
+    {"idle-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "60000",
+     0,
+     86400000,
+     NULL,
+     0,
+     "plain protocol: ping after half of it without traffic, close after all of it (0 = off)"},
+    {"ping-interval-ms",
+     HERALD_CONFIG_UINT,
+     "25000",
+     50,
+     3600000,
+     NULL,
+     0,
+     "Engine.IO: the server pings this often"},
+    {"ping-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "20000",
+     50,
+     3600000,
+     NULL,
+     0,
+     "Engine.IO: a session whose pong is this late is closed"},
+    {"max-payload",
+     HERALD_CONFIG_UINT,
+     "1000000",
+     1024,
+     104857600,
+     NULL,
+     0,
+     "Engine.IO: largest polling POST body (413 above) and polling response"},
+    {"upgrade-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "10000",
+     100,
+     600000,
+     NULL,
+     0,
+     "Engine.IO: time for a polling→websocket upgrade to complete"},
+    {"connect-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "45000",
+     100,
+     600000,
+     NULL,
+     0,
+     "Socket.IO: a session without a CONNECT packet after this is closed"},
+    {"close-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "2000",
+     10,
+     600000,
+     NULL,
+     0,
+     "how long a closing handshake may take before the socket is dropped"},
+    {"allowed-origins",
+     HERALD_CONFIG_LIST,
+     NULL,
+     0,
+     0,
+     NULL,
+     0,
+     "browser Origins allowed to connect (exact, e.g. https://app.example.com); empty = any"},
+    {"broadcast-room",
+     HERALD_CONFIG_STRING,
+     "all",
+     0,
+     0,
+     NULL,
+     0,
+     "a room every connection is in without joining it (empty = none)"},
+};
+
+static gboolean
+herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
+{
+	HeraldPlugin *plugin = HERALD_PLUGIN(self);
+	g_autoptr(HeraldWsRoomsPolicy) policy = herald_ws_rooms_policy_new();
+	HeraldWsRoomsLimits limits = {0};
+	const gchar *broadcast = herald_plugin_get_config_string(plugin, "broadcast-room");
+
+	if (!herald_ws_rooms_policy_load(policy,
+					 herald_plugin_get_config(plugin),
+					 herald_plugin_get_name(plugin),
+					 error))
+		return FALSE;
+	limits.max_connections = herald_plugin_get_config_uint64(plugin, "max-connections");
+	limits.max_connections_per_user =
+	    herald_plugin_get_config_uint64(plugin, "max-connections-per-user");
+	limits.max_subscriptions = herald_plugin_get_config_uint64(plugin, "max-subscriptions");
+	limits.max_message_bytes = herald_plugin_get_config_uint64(plugin, "max-message-bytes");
+	limits.rate_limit = herald_plugin_get_config_uint64(plugin, "rate-limit");
+	limits.rate_burst = herald_plugin_get_config_uint64(plugin, "rate-burst");
+	limits.outgoing_buffer_bytes =
+	    herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes");
+	limits.idle_timeout_ms = herald_plugin_get_config_uint64(plugin, "idle-timeout-ms");
+	limits.ping_interval_ms = herald_plugin_get_config_uint64(plugin, "ping-interval-ms");
+	limits.ping_timeout_ms = herald_plugin_get_config_uint64(plugin, "ping-timeout-ms");
+	limits.max_payload = herald_plugin_get_config_uint64(plugin, "max-payload");
+	limits.upgrade_timeout_ms = herald_plugin_get_config_uint64(plugin, "upgrade-timeout-ms");
+	limits.connect_timeout_ms = herald_plugin_get_config_uint64(plugin, "connect-timeout-ms");
+	limits.close_timeout_ms = herald_plugin_get_config_uint64(plugin, "close-timeout-ms");
+	limits.allowed_origins = herald_plugin_get_config_strv(plugin, "allowed-origins");
+	limits.broadcast_room = broadcast != NULL && broadcast[0] != '\0' ? g_strdup(broadcast)
+									  : NULL;
+	herald_ws_rooms_hub_set_limits(self->hub, &limits);
+	herald_ws_rooms_limits_clear(&limits);
+	herald_ws_rooms_hub_set_policy(self->hub, g_steal_pointer(&policy));
+	return TRUE;
+}
+
+static void
+herald_ws_rooms_plugin_adopt_plain_cb(HeraldWsRoomsHub *hub,
+				      HeraldWsRoomsConn *conn,
+				      gpointer user_data)
+{
+	herald_ws_rooms_plain_start(hub, conn, user_data);
+}
+
+/* GET /ws: authenticate, check Origin and limits, then 101 and take over */
+static void
+herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
+				const gchar *subpath,
+				HeraldIdentity *unused,
+				gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	HeraldAuth *auth = herald_plugin_get_auth(HERALD_PLUGIN(self));
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	const gchar *origin = soup_message_headers_get_one(headers, "Origin");
+	g_autofree gchar *token = herald_http_get_token(msg);
+	g_autoptr(HeraldIdentity) identity = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (token == NULL) {
+		herald_ws_rooms_hub_count_reject(self->hub, "missing_token");
+		herald_http_reply_error_literal(
+		    msg,
+		    HERALD_ERROR_UNAUTHENTICATED,
+		    /* TRANSLATORS: HTTP 401 before a WebSocket upgrade */
+		    _("missing token: use ?token= or Authorization: Bearer"));
+		return;
+	}
+	if (auth == NULL) {
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_UNAVAILABLE,
+						/* TRANSLATORS: HTTP 503 */
+						_("authentication is not configured"));
+		return;
+	}
+	identity = herald_auth_verify(auth, token, &error);
+	if (identity == NULL) {
+		herald_ws_rooms_hub_count_reject(
+		    self->hub,
+		    g_error_matches(error, HERALD_ERROR, HERALD_ERROR_TOKEN_EXPIRED)
+			? "token_expired"
+			: "invalid_token");
+		herald_http_reply_error(msg, error);
+		return;
+	}
+	if (!herald_ws_rooms_hub_origin_allowed(self->hub, origin)) {
+		herald_ws_rooms_hub_count_reject(self->hub, "origin");
+		herald_http_reply_error_literal(
+		    msg,
+		    HERALD_ERROR_PERMISSION_DENIED,
+		    /* TRANSLATORS: HTTP 403 before a WebSocket upgrade */
+		    _("this Origin is not allowed"));
+		return;
+	}
+	if (!herald_ws_rooms_hub_check_admission(self->hub,
+						 herald_identity_get_user_id(identity),
+						 &error)) {
+		herald_ws_rooms_hub_count_reject(self->hub, "server_full");
+		herald_http_reply_error(msg, error);
+		return;
+	}
+	if (!herald_ws_rooms_hub_upgrade(self->hub,
+					 msg,
+					 HERALD_WS_ROOMS_PROTO_PLAIN,
+					 herald_ws_rooms_plugin_adopt_plain_cb,
+					 herald_identity_ref(identity),
+					 (GDestroyNotify)herald_identity_unref,
+					 &error)) {
+		herald_ws_rooms_hub_count_reject(self->hub, "bad_handshake");
+		herald_http_reply_error(msg, error);
+		return;
+	}
+}
+
+static void
+herald_ws_rooms_plugin_sio_cb(SoupServerMessage *msg,
+			      const gchar *subpath,
+			      HeraldIdentity *unused,
+			      gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	herald_ws_rooms_eio_handle(self->hub, msg);
+}
+
+static guint
+herald_ws_rooms_plugin_deliver_cb(HeraldBus *bus, HeraldDelivery *delivery, gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	return herald_ws_rooms_hub_deliver(self->hub, delivery);
+}
+
+static guint
+herald_ws_rooms_plugin_count_cb(HeraldBus *bus, const gchar *user_id, gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	return herald_ws_rooms_hub_count(self->hub, user_id);
+}
+
+static gboolean
+herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(plugin);
+	HeraldHost *host = herald_plugin_get_host(plugin);
+	HeraldBus *bus = herald_plugin_get_bus(plugin);
+	const gchar *path = herald_plugin_get_config_string(plugin, "path");
+	const gchar *sio_path = herald_plugin_get_config_string(plugin, "socketio-path");
+
+	if (path == NULL || path[0] != '/') {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: config error; %s is a URL path */
+			    _("path '%s' must start with '/'"),
+			    path != NULL ? path : "");
+		return FALSE;
+	}
+	if (sio_path != NULL && sio_path[0] != '\0' && sio_path[0] != '/') {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: config error; %s is a URL path */
+			    _("socketio-path '%s' must start with '/'"),
+			    sio_path);
+		return FALSE;
+	}
+	self->hub = herald_ws_rooms_hub_new(bus, herald_plugin_get_auth(plugin), error);
+	if (self->hub == NULL)
+		return FALSE;
+	if (!herald_ws_rooms_plugin_read_config(self, error))
+		return FALSE;
+
+	herald_host_add_http_route(host,
+				   plugin,
+				   "GET",
+				   path,
+				   HERALD_HTTP_ROUTE_NONE,
+				   HERALD_HTTP_AUTH_NONE,
+				   herald_ws_rooms_plugin_plain_cb,
+				   self);
+	if (sio_path != NULL && sio_path[0] != '\0') {
+		g_autofree gchar *prefix = g_str_has_suffix(sio_path, "/")
+					       ? g_strdup(sio_path)
+					       : g_strdup_printf("%s/", sio_path);
+		herald_host_add_http_route(host,
+					   plugin,
+					   "GET;POST;OPTIONS",
+					   prefix,
+					   HERALD_HTTP_ROUTE_PREFIX,
+					   HERALD_HTTP_AUTH_NONE,
+					   herald_ws_rooms_plugin_sio_cb,
+					   self);
+	}
+	self->deliver_id =
+	    g_signal_connect(bus, "deliver", G_CALLBACK(herald_ws_rooms_plugin_deliver_cb), self);
+	self->count_id = g_signal_connect(bus,
+					  "count-connections",
+					  G_CALLBACK(herald_ws_rooms_plugin_count_cb),
+					  self);
+	return TRUE;
+}
+
+static gboolean
+herald_ws_rooms_plugin_reload(HeraldPlugin *plugin, GError **error)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(plugin);
+	if (self->hub == NULL)
+		return TRUE;
+	herald_ws_rooms_hub_set_auth(self->hub, herald_plugin_get_auth(plugin));
+	return herald_ws_rooms_plugin_read_config(self, error);
+}
+
+static void
+herald_ws_rooms_plugin_disconnect_bus(HeraldWsRoomsPlugin *self)
+{
+	HeraldBus *bus = herald_plugin_get_bus(HERALD_PLUGIN(self));
+	if (bus == NULL)
+		return;
+	g_clear_signal_handler(&self->deliver_id, bus);
+	g_clear_signal_handler(&self->count_id, bus);
+}
+
+static gboolean
+herald_ws_rooms_plugin_shutdown_poll_cb(gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	GCancellable *cancellable = g_task_get_cancellable(self->shutdown_task);
+
+	if (herald_ws_rooms_hub_get_n_open(self->hub) > 0 &&
+	    g_get_monotonic_time() < self->shutdown_deadline &&
+	    !g_cancellable_is_cancelled(cancellable))
+		return G_SOURCE_CONTINUE;
+	self->shutdown_poll_id = 0;
+	g_task_return_boolean(self->shutdown_task, TRUE);
+	g_clear_object(&self->shutdown_task);
+	return G_SOURCE_REMOVE;
+}
+
+/* 1001 to plain clients and `41` to Socket.IO clients, then wait (bounded) for
+ * the close frames to go out */
+static void
+herald_ws_rooms_plugin_shutdown_async(HeraldPlugin *plugin,
+				      GCancellable *cancellable,
+				      GAsyncReadyCallback callback,
+				      gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(plugin);
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+	herald_ws_rooms_plugin_disconnect_bus(self);
+	if (self->hub == NULL || self->shutdown_task != NULL) {
+		g_task_return_boolean(task, TRUE);
+		return;
+	}
+	herald_ws_rooms_hub_shutdown(self->hub);
+	self->shutdown_task = g_steal_pointer(&task);
+	self->shutdown_deadline =
+	    g_get_monotonic_time() +
+	    (gint64)herald_ws_rooms_hub_get_limits(self->hub)->close_timeout_ms * 1000 + 100 * 1000;
+	self->shutdown_poll_id = g_timeout_add(20, herald_ws_rooms_plugin_shutdown_poll_cb, self);
+}
+
+static gboolean
+herald_ws_rooms_plugin_shutdown_finish(HeraldPlugin *plugin, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+static void
+herald_ws_rooms_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *dict)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(plugin);
+	if (self->hub != NULL)
+		herald_ws_rooms_hub_add_stats(self->hub, dict);
+}
+
+static void
+herald_ws_rooms_plugin_init(HeraldWsRoomsPlugin *self)
+{
+	HeraldPlugin *plugin = HERALD_PLUGIN(self);
+	herald_plugin_add_config_keys(plugin, ws_rooms_keys, G_N_ELEMENTS(ws_rooms_keys));
+	herald_plugin_add_config_group(
+	    plugin,
+	    "roles",
+	    HERALD_CONFIG_STRING,
+	    "role = the room its connections join; without this group: ADMIN, ANALYST, "
+	    "SUPPORT=admin, ADVISOR=advisor, CLIENT=client, SELLER=seller, DELIVERY=delivery");
+	herald_plugin_add_config_group(
+	    plugin,
+	    "subscribe",
+	    HERALD_CONFIG_LIST,
+	    "role = ';'-list of room globs it may subscribe to; without this group: "
+	    "ADMIN=*, ADVISOR=solicitud_*, SELLER=orders;inventory;products;notifications, "
+	    "CLIENT=notifications;cart;myOrders, DELIVERY=deliveries;orders, "
+	    "ANALYST=solicitud_*;orders;inventory;products;notifications, "
+	    "SUPPORT=solicitud_*;orders;deliveries;notifications");
+}
+
+static void
+herald_ws_rooms_plugin_dispose(GObject *object)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(object);
+	herald_ws_rooms_plugin_disconnect_bus(self);
+	g_clear_handle_id(&self->shutdown_poll_id, g_source_remove);
+	if (self->shutdown_task != NULL) {
+		g_task_return_boolean(self->shutdown_task, TRUE);
+		g_clear_object(&self->shutdown_task);
+	}
+	g_clear_pointer(&self->hub, herald_ws_rooms_hub_free);
+	G_OBJECT_CLASS(herald_ws_rooms_plugin_parent_class)->dispose(object);
+}
+
+static void
+herald_ws_rooms_plugin_class_init(HeraldWsRoomsPluginClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	HeraldPluginClass *plugin_class = HERALD_PLUGIN_CLASS(klass);
+	object_class->dispose = herald_ws_rooms_plugin_dispose;
+	plugin_class->startup = herald_ws_rooms_plugin_startup;
+	plugin_class->reload = herald_ws_rooms_plugin_reload;
+	plugin_class->shutdown_async = herald_ws_rooms_plugin_shutdown_async;
+	plugin_class->shutdown_finish = herald_ws_rooms_plugin_shutdown_finish;
+	plugin_class->add_stats = herald_ws_rooms_plugin_add_stats;
+}
+
+/* the one symbol this module exports */
+G_MODULE_EXPORT GType
+herald_plugin_query_type(void);
+
+G_MODULE_EXPORT GType
+herald_plugin_query_type(void)
+{
+	return HERALD_TYPE_WS_ROOMS_PLUGIN;
+}
