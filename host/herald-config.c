@@ -1353,6 +1353,32 @@ herald_config_get_location(HeraldConfig *self, const gchar *group, const gchar *
 	return g_strdup_printf("%s:%s:%s", value->origin, group, key);
 }
 
+static const gchar *
+herald_config_problem_file(HeraldConfig *self,
+			   const gchar *group,
+			   const HeraldConfigValue *explicit_value);
+
+/**
+ * herald_config_get_origin:
+ * @group: a group
+ * @key: a key
+ *
+ * The file (or `environment(HERALD_GROUP_KEY)`) that set the value in force,
+ * else the file that holds @group; the `file` of a #HeraldConfigProblem.
+ *
+ * Returns: (nullable): the origin, %NULL for a default in a group no file has
+ *
+ * Since: 0.1
+ */
+const gchar *
+herald_config_get_origin(HeraldConfig *self, const gchar *group, const gchar *key)
+{
+	g_return_val_if_fail(HERALD_IS_CONFIG(self), NULL);
+	g_return_val_if_fail(group != NULL, NULL);
+	g_return_val_if_fail(key != NULL, NULL);
+	return herald_config_problem_file(self, group, herald_config_get_explicit(self, group, key));
+}
+
 /* groups in files, the environment or runtime defaults, and fixed groups with
  * schema defaults */
 static GHashTable *
@@ -1774,8 +1800,13 @@ herald_config_validate(HeraldConfig *self)
 			herald_config_validate_group(self, groups[i], problems);
 			continue;
 		}
-		/* runtime defaults for a plugin that is not enabled are nobody's mistake */
-		if (file != NULL) {
+		/* runtime defaults for a plugin that is not enabled are nobody's mistake,
+		 * and so is an empty group header (the shipped herald.conf has one per
+		 * plugin, every key commented out) */
+		if (file != NULL &&
+		    (g_str_has_prefix(groups[i], "route ") ||
+		     (g_hash_table_lookup(self->file_values, groups[i]) != NULL &&
+		      g_hash_table_size(g_hash_table_lookup(self->file_values, groups[i])) > 0))) {
 			herald_config_add_problem(
 			    problems,
 			    file,

@@ -146,6 +146,8 @@ gboolean
 herald_config_has_key(HeraldConfig *self, const gchar *group, const gchar *key);
 gchar *
 herald_config_get_location(HeraldConfig *self, const gchar *group, const gchar *key);
+const gchar *
+herald_config_get_origin(HeraldConfig *self, const gchar *group, const gchar *key);
 gchar **
 herald_config_get_groups(HeraldConfig *self, const gchar *prefix);
 gchar **

@@ -54,5 +54,7 @@ const HeraldConfigKey *
 herald_host_get_config_keys(guint *n_keys);
 gchar *
 herald_host_dump_config(gchar **plugin_names);
+gchar *
+herald_host_dump_config_man(gchar **plugin_names);
 
 G_END_DECLS

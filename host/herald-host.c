@@ -120,6 +120,8 @@ static const HeraldDefaultRoute default_routes[] = {
     {"realtime-inventory", "realtime:inventory", "inventory", NULL, "{type}", NULL},
     {"realtime-broadcasts", "realtime:broadcasts", "all", NULL, "{type}", NULL},
     {"stats", "events", NULL, NULL, NULL, "stats-filter"},
+    /* files-minio: file.uploaded / file.rejected to the uploader only */
+    {"file", "file.*", NULL, "{user_id}", NULL, NULL},
 };
 
 const HeraldConfigKey *
@@ -167,6 +169,23 @@ herald_host_get_auth(HeraldHost *self)
 {
 	g_return_val_if_fail(HERALD_IS_HOST(self), NULL);
 	return self->auth;
+}
+
+/**
+ * herald_host_get_router:
+ *
+ * The routes in force (replaced by a reload: ask again after #HeraldPluginClass.reload,
+ * do not keep the pointer), e.g. for herald_router_get_patterns().
+ *
+ * Returns: (transfer none): the router
+ *
+ * Since: 0.1
+ */
+HeraldRouter *
+herald_host_get_router(HeraldHost *self)
+{
+	g_return_val_if_fail(HERALD_IS_HOST(self), NULL);
+	return self->router;
 }
 
 const gchar *
@@ -299,7 +318,16 @@ herald_host_route_cb(HeraldEvent *event, gpointer user_data)
 static void
 herald_host_add_problem(GPtrArray *problems, const gchar *group, const gchar *key, const gchar *msg)
 {
-	HeraldConfigProblem *problem = g_new0(HeraldConfigProblem, 1);
+	HeraldConfigProblem *problem;
+
+	/* a key already reported by validation is not reported again by a later check
+	 * whose message embeds that one (auth repeats the secret-file error) */
+	for (guint i = 0; i < problems->len; i++) {
+		HeraldConfigProblem *other = g_ptr_array_index(problems, i);
+		if (other->message != NULL && g_str_has_suffix(msg, other->message))
+			return;
+	}
+	problem = g_new0(HeraldConfigProblem, 1);
 	problem->group = g_strdup(group);
 	problem->key = g_strdup(key);
 	problem->message = g_strdup(msg);
@@ -416,9 +444,18 @@ herald_host_load(HeraldHost *self,
 	plugins = herald_plugin_list_get_all(self->plugins);
 	for (guint i = 0; i < plugins->len; i++)
 		herald_plugin_register_schema(g_ptr_array_index(plugins, i), self->config);
+	/* load failures are about the plugins key: locate them there */
+	for (guint i = 0; i < plugin_problems->len; i++) {
+		HeraldConfigProblem *problem = g_ptr_array_index(plugin_problems, i);
+		if (problem->file == NULL)
+			problem->file =
+			    g_strdup(herald_config_get_origin(self->config, "host", "plugins"));
+	}
 	config_problems = herald_config_validate(self->config);
 	for (guint i = 0; i < config_problems->len; i++)
 		g_ptr_array_add(problems, g_steal_pointer(&g_ptr_array_index(config_problems, i)));
+	for (guint i = 0; i < plugins->len; i++)
+		herald_plugin_runner_check_config(g_ptr_array_index(plugins, i), self->config, problems);
 
 	/* auth and routes are checked here so --check-config sees their errors */
 	if (!herald_host_check(self, problems))
@@ -435,6 +472,20 @@ herald_host_check(HeraldHost *self, GPtrArray *problems)
 	g_autoptr(HeraldRouter) router = herald_router_new();
 	gboolean ok = TRUE;
 
+	/* listen addresses are parsed here, bound only at startup */
+	{
+		g_auto(GStrv) listen = herald_config_get_strv(self->config, "host", "listen");
+		for (guint i = 0; listen != NULL && listen[i] != NULL; i++) {
+			g_autoptr(GSocketAddress) saddr = herald_http_parse_address(listen[i], &error);
+			if (saddr == NULL) {
+				herald_host_add_problem(problems, "host", "listen", error->message);
+				((HeraldConfigProblem *)g_ptr_array_index(problems, problems->len - 1))
+				    ->file = g_strdup(herald_config_get_origin(self->config, "host", "listen"));
+				g_clear_error(&error);
+				ok = FALSE;
+			}
+		}
+	}
 	auth = herald_auth_new(self->config, &error);
 	if (auth == NULL && !herald_host_auth_configured(self->config)) {
 		/* the embedded defaults run without keys: nobody can authenticate */
@@ -1028,6 +1079,8 @@ herald_host_reload(HeraldHost *self, gchar ***needs_restart, GError **error)
 	for (guint i = 0; i < plugins->len; i++)
 		herald_plugin_register_schema(g_ptr_array_index(plugins, i), config);
 	problems = herald_config_validate(config);
+	for (guint i = 0; i < plugins->len; i++)
+		herald_plugin_runner_check_config(g_ptr_array_index(plugins, i), config, problems);
 	for (guint i = 0; i < problems->len; i++) {
 		HeraldConfigProblem *problem = g_ptr_array_index(problems, i);
 		g_autofree gchar *str = herald_config_problem_to_string(problem);
@@ -1206,6 +1259,260 @@ herald_host_dump_config(gchar **plugin_names)
 						       entry->group);
 		}
 	}
+	return g_string_free(out, FALSE);
+}
+
+/* roff text: backslashes and hyphens escaped, no control character at a line start */
+static void
+herald_host_man_append(GString *out, const gchar *text)
+{
+	if (text == NULL)
+		return;
+	if (text[0] == '.' || text[0] == '\'')
+		g_string_append(out, "\\&");
+	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c == '\\')
+			g_string_append(out, "\\e");
+		else if (c == '-')
+			g_string_append(out, "\\-");
+		else if (c == '\n')
+			g_string_append_c(out, ' ');
+		else if (c >= 0x80)
+			/* roff input is ASCII: \[uXXXX] names any other character */
+			g_string_append_printf(out, "\\[u%04X]", c);
+		else
+			g_string_append_c(out, (gchar)c);
+	}
+}
+
+/* a description as a sentence: capital first letter, one final period */
+static void
+herald_host_man_sentence(GString *out, const gchar *text)
+{
+	g_autofree gchar *copy = g_strdup(text != NULL ? text : "");
+	if (copy[0] != '\0')
+		copy[0] = g_ascii_toupper(copy[0]);
+	herald_host_man_append(out, copy);
+	if (copy[0] != '\0' && !g_str_has_suffix(copy, "."))
+		g_string_append_c(out, '.');
+	g_string_append_c(out, '\n');
+}
+
+static void
+herald_host_man_keys(GString *out, const HeraldConfigKey *keys, guint n_keys)
+{
+	for (guint i = 0; i < n_keys; i++) {
+		const HeraldConfigKey *key = &keys[i];
+		g_string_append(out, ".TP\n\\fB");
+		herald_host_man_append(out, key->key);
+		g_string_append(out, "=\\fP");
+		if (key->default_value != NULL && key->default_value[0] != '\0') {
+			g_string_append(out, "\\fI");
+			herald_host_man_append(out, key->default_value);
+			g_string_append(out, "\\fP");
+		} else {
+			g_string_append(out, " (default: empty)");
+		}
+		g_string_append_c(out, '\n');
+		herald_host_man_sentence(out, key->description);
+		switch (key->type) {
+		case HERALD_CONFIG_UINT:
+			g_string_append_printf(out,
+					       "An integer from %" G_GUINT64_FORMAT
+					       " to %" G_GUINT64_FORMAT ".\n",
+					       key->min,
+					       key->max);
+			break;
+		case HERALD_CONFIG_ENUM: {
+			g_auto(GStrv) choices = g_strsplit(key->choices, ";", -1);
+			g_string_append(out, "One of:");
+			for (guint j = 0; choices[j] != NULL; j++) {
+				g_string_append(out, j == 0 ? " \\fB" : ", \\fB");
+				herald_host_man_append(out, choices[j]);
+				g_string_append(out, "\\fP");
+			}
+			g_string_append(out, ".\n");
+			break;
+		}
+		case HERALD_CONFIG_BOOLEAN:
+			g_string_append(out, "\\fBtrue\\fP or \\fBfalse\\fP.\n");
+			break;
+		case HERALD_CONFIG_LIST:
+			if (key->max > 0)
+				g_string_append_printf(out,
+						       "A list separated by \\(oq;\\(cq, at most "
+						       "%" G_GUINT64_FORMAT " items.\n",
+						       key->max);
+			else
+				g_string_append(out, "A list separated by \\(oq;\\(cq.\n");
+			break;
+		case HERALD_CONFIG_SECRET:
+			g_string_append(out, "A secret: prefer \\fB");
+			herald_host_man_append(out, key->key);
+			g_string_append(out,
+					"\\-file=\\fP\\fIPATH\\fP, which reads it from a file.\n");
+			break;
+		default:
+			break;
+		}
+		if (key->flags & HERALD_CONFIG_FLAG_NOT_EMPTY)
+			g_string_append(out, "It must not be empty.\n");
+		if (key->flags & HERALD_CONFIG_FLAG_RESTART)
+			g_string_append(out, "A change takes effect only after a restart.\n");
+		if (key->type == HERALD_CONFIG_SECRET) {
+			g_string_append(out, ".TP\n\\fB");
+			herald_host_man_append(out, key->key);
+			g_string_append(out,
+					"\\-file=\\fP (default: empty)\n"
+					"A file holding \\fB");
+			herald_host_man_append(out, key->key);
+			g_string_append(out,
+					"\\fP, trailing whitespace removed; used when \\fB");
+			herald_host_man_append(out, key->key);
+			g_string_append(out, "\\fP is empty. The file must be readable.\n");
+		}
+	}
+}
+
+/**
+ * herald_host_dump_config_man:
+ * @plugin_names: plugins whose sections to include
+ *
+ * herald.conf(5) as roff, from the same schema as herald_host_dump_config()
+ * (`heraldd --dump-config-man`, run by meson at build time).
+ */
+gchar *
+herald_host_dump_config_man(gchar **plugin_names)
+{
+	GString *out = g_string_new(NULL);
+	g_autoptr(HeraldPluginList) list = herald_plugin_list_new();
+	const HeraldConfigKey *keys;
+	guint n_keys = 0;
+	GPtrArray *plugins;
+
+	g_string_append(out,
+			".\\\" SPDX-License-Identifier: LGPL-2.1-or-later\n"
+			".\\\" Generated by 'heraldd --dump-config-man' from the built-in "
+			"schema.\n");
+	g_string_append_printf(out,
+			       ".TH HERALD.CONF 5 \"\" \"herald %s\" \"File Formats\"\n",
+			       PACKAGE_VERSION);
+	g_string_append(out,
+			".SH NAME\n"
+			"herald.conf \\- configuration of heraldd, the Herald realtime service "
+			"host\n"
+			".SH SYNOPSIS\n"
+			"\\fI" HERALD_SYSCONFDIR "/herald.conf\\fP\n"
+			".br\n"
+			"\\fI" HERALD_SYSCONFDIR "/herald.conf.d/*.conf\\fP\n"
+			".SH DESCRIPTION\n"
+			"\\fBheraldd\\fP(8) reads the main file (or the one given with "
+			"\\fB\\-\\-config\\fP), then every \\fI*.conf\\fP file of "
+			"\\fIherald.conf.d/\\fP beside it in lexical order; a key set in a later "
+			"file replaces the earlier value, lists included (there is no append: a "
+			"drop-in that sets \\fBplugins=\\fP names every plugin to run). Files "
+			"whose "
+			"name starts with a dot or does not end in \\fI.conf\\fP (editor and "
+			"package manager leftovers) are skipped. Last come environment overrides "
+			"\\fBHERALD_\\fP\\fIGROUP\\fP\\fB_\\fP\\fIKEY\\fP (upper case, "
+			"\\(oq\\-\\(cq and \\(oq.\\(cq as \\(oq_\\(cq).\n"
+			".PP\n"
+			"The format is a GLib key file: \\fB[group]\\fP lines and "
+			"\\fIkey\\fP\\fB=\\fP\\fIvalue\\fP lines; \\(oq#\\(cq starts a comment. "
+			"Lists are separated by \\(oq;\\(cq. Every key has a built-in default, "
+			"shown below; an unknown key in a known group is an error, and a group "
+			"of a plugin that is not enabled is ignored. Secrets are never needed "
+			"inline: each secret key has a \\fI*\\-file\\fP twin.\n"
+			".PP\n"
+			"\\fBheraldd \\-\\-check\\-config\\fP reports every problem as "
+			"\\fIfile\\fP:\\fIgroup\\fP:\\fIkey\\fP: \\fImessage\\fP and exits 1 "
+			"if there is any. \\fBSIGHUP\\fP, \\fBheraldctl reload\\fP or the D-Bus "
+			"method \\fBReload()\\fP re-read the files; an invalid file is refused "
+			"and the running configuration stays. Keys marked below as taking effect "
+			"after a restart are reported as \"needs restart\" on reload.\n"
+			".SH \"[host]\"\n"
+			"The daemon itself.\n");
+	herald_host_man_keys(out, host_keys, G_N_ELEMENTS(host_keys));
+	g_string_append(out,
+			".SH \"[auth]\"\n"
+			"Verification of the JSON Web Tokens of clients and services.\n");
+	keys = herald_auth_get_config_keys(&n_keys);
+	herald_host_man_keys(out, keys, n_keys);
+
+	g_string_append(out,
+			".SH \"[route NAME]\"\n"
+			"A route turns a channel (a Redis publish, \\fBPOST /api/events\\fP, or "
+			"a plugin) into targets: rooms, users or a handler plugin. Each key is "
+			"optional and overrides the built-in route of that name key by key.\n");
+	keys = herald_router_get_config_keys(&n_keys);
+	herald_host_man_keys(out, keys, n_keys);
+	g_string_append(out, ".PP\nThe built-in routes:\n");
+	for (guint i = 0; i < G_N_ELEMENTS(default_routes); i++) {
+		const HeraldDefaultRoute *route = &default_routes[i];
+		g_string_append(out, ".TP\n\\fB[route ");
+		herald_host_man_append(out, route->name);
+		g_string_append(out, "]\\fP\nchannels=");
+		herald_host_man_append(out, route->channels);
+		if (route->rooms != NULL) {
+			g_string_append(out, "\n.br\nrooms=");
+			herald_host_man_append(out, route->rooms);
+		}
+		if (route->users != NULL) {
+			g_string_append(out, "\n.br\nusers=");
+			herald_host_man_append(out, route->users);
+		}
+		if (route->event != NULL) {
+			g_string_append(out, "\n.br\nevent=");
+			herald_host_man_append(out, route->event);
+		}
+		if (route->handler != NULL) {
+			g_string_append(out, "\n.br\nhandler=");
+			herald_host_man_append(out, route->handler);
+		}
+		g_string_append_c(out, '\n');
+	}
+
+	herald_plugin_list_load(list, NULL, plugin_names, herald_host_plugin_search_path(), NULL);
+	plugins = herald_plugin_list_get_all(list);
+	for (guint i = 0; i < plugins->len; i++) {
+		HeraldPlugin *plugin = g_ptr_array_index(plugins, i);
+		GPtrArray *schema = herald_plugin_get_config_schema(plugin);
+		if (herald_plugin_get_state(plugin) == HERALD_PLUGIN_STATE_FAILED)
+			continue;
+		g_string_append(out, ".SH \"[");
+		herald_host_man_append(out, herald_plugin_get_name(plugin));
+		g_string_append(out, "]\"\nThe plugin \\fI");
+		herald_host_man_append(out, herald_plugin_get_name(plugin));
+		g_string_append(out,
+				"\\fP; read only when it is listed in \\fB[host] plugins\\fP.\n");
+		for (guint j = 0; j < schema->len; j++) {
+			HeraldPluginSchema *entry = g_ptr_array_index(schema, j);
+			if (!entry->free_group)
+				herald_host_man_keys(out, entry->keys, entry->n_keys);
+		}
+		for (guint j = 0; j < schema->len; j++) {
+			HeraldPluginSchema *entry = g_ptr_array_index(schema, j);
+			if (!entry->free_group)
+				continue;
+			g_string_append(out, ".TP\n\\fB[");
+			herald_host_man_append(out, herald_plugin_get_name(plugin));
+			g_string_append_c(out, '.');
+			herald_host_man_append(out, entry->group);
+			g_string_append(out, "]\\fP\n");
+			herald_host_man_sentence(out, entry->description);
+		}
+	}
+
+	g_string_append(out,
+			".SH FILES\n"
+			".TP\n\\fI" HERALD_SYSCONFDIR "/herald.conf\\fP\n"
+			"The main file: every key commented out at its default.\n"
+			".TP\n\\fI" HERALD_SYSCONFDIR "/herald.conf.d/\\fP\n"
+			"Drop-ins, read in lexical order after the main file; plugin packages put "
+			"a commented one here.\n"
+			".SH \"SEE ALSO\"\n"
+			"\\fBheraldd\\fP(8), \\fBheraldctl\\fP(1)\n");
 	return g_string_free(out, FALSE);
 }
 

@@ -7,6 +7,7 @@
 
 #include "herald-http.h"
 #include "herald-plugin.h"
+#include "herald-route.h"
 
 G_BEGIN_DECLS
 
@@ -19,6 +20,8 @@ HeraldConfig *
 herald_host_get_config(HeraldHost *self);
 HeraldAuth *
 herald_host_get_auth(HeraldHost *self);
+HeraldRouter *
+herald_host_get_router(HeraldHost *self);
 const gchar *
 herald_host_get_instance_id(HeraldHost *self);
 const gchar *

@@ -18,6 +18,8 @@ void
 herald_http_set_shutting_down(HeraldHttp *self, gboolean shutting_down);
 gboolean
 herald_http_listen(HeraldHttp *self, gchar **addresses, GError **error);
+GSocketAddress *
+herald_http_parse_address(const gchar *address, GError **error);
 void
 herald_http_disconnect(HeraldHttp *self);
 SoupServer *

@@ -352,7 +352,9 @@ herald_http_early_cb(SoupServer *server,
 	goffset content_length = 0;
 
 	self->requests++;
-	if (self->shutting_down) {
+	route = herald_http_lookup(self, path);
+	if (self->shutting_down &&
+	    (route == NULL || (route->flags & HERALD_HTTP_ROUTE_DURING_SHUTDOWN) == 0)) {
 		herald_http_reply_error_literal(msg,
 						HERALD_ERROR_SHUTTING_DOWN,
 						/* TRANSLATORS: HTTP 503 */
@@ -360,7 +362,6 @@ herald_http_early_cb(SoupServer *server,
 		herald_http_reject_body(msg);
 		return;
 	}
-	route = herald_http_lookup(self, path);
 	if (route == NULL) {
 		self->not_found++;
 		herald_http_reply_error_literal(msg,
@@ -433,6 +434,21 @@ herald_http_handler_cb(SoupServer *server,
 		       route->user_data);
 }
 
+/* libsoup refuses some requests itself before any handler runs (an encoded
+ * '..' in the path): give those a JSON body too */
+static void
+herald_http_request_read_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+	SoupMessageBody *body = soup_server_message_get_response_body(msg);
+	if (soup_server_message_get_status(msg) == SOUP_STATUS_BAD_REQUEST &&
+	    g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE) == NULL && body->length == 0) {
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_INVALID_ARGUMENT,
+						/* TRANSLATORS: HTTP 400 */
+						_("malformed request (for example '..' encoded in the path)"));
+	}
+}
+
 static void
 herald_http_request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
@@ -474,14 +490,18 @@ herald_http_remove_routes(HeraldHttp *self, gpointer owner)
 	}
 }
 
-static gboolean
-herald_http_listen_one(HeraldHttp *self, const gchar *address, GError **error)
+/**
+ * herald_http_parse_address:
+ * @address: a `[host] listen` entry: `host:port`, `[v6]:port`, `*:port` or `unix:/path`
+ * @error: set to %HERALD_ERROR_CONFIG when @address is not valid
+ *
+ * Parses without binding, so `--check-config` can refuse what listen would.
+ *
+ * Returns: (transfer full): the socket address, or %NULL
+ */
+GSocketAddress *
+herald_http_parse_address(const gchar *address, GError **error)
 {
-	g_autoptr(GSocketAddress) saddr = NULL;
-	g_autoptr(GSocket) socket = NULL;
-	g_autoptr(GError) error_local = NULL;
-	GSocketFamily family;
-
 	if (g_str_has_prefix(address, "unix:")) {
 		const gchar *path = address + 5;
 		if (!g_path_is_absolute(path)) {
@@ -491,15 +511,9 @@ herald_http_listen_one(HeraldHttp *self, const gchar *address, GError **error)
 				    /* TRANSLATORS: %s is a listen address */
 				    _("listen address '%s': a unix socket path must be absolute"),
 				    address);
-			return FALSE;
+			return NULL;
 		}
-		/* a stale socket from a crashed run would make bind() fail */
-		if (g_file_test(path, G_FILE_TEST_EXISTS) &&
-		    !g_file_test(path, G_FILE_TEST_IS_REGULAR | G_FILE_TEST_IS_DIR))
-			g_unlink(path);
-		saddr = g_unix_socket_address_new(path);
-		family = G_SOCKET_FAMILY_UNIX;
-		g_ptr_array_add(self->unix_paths, g_strdup(path));
+		return g_unix_socket_address_new(path);
 	} else {
 		const gchar *colon = strrchr(address, ':');
 		g_autofree gchar *host = NULL;
@@ -513,7 +527,7 @@ herald_http_listen_one(HeraldHttp *self, const gchar *address, GError **error)
 				    /* TRANSLATORS: %s is a listen address */
 				    _("listen address '%s' is not host:port or unix:/path"),
 				    address);
-			return FALSE;
+			return NULL;
 		}
 		host = g_strndup(address, colon - address);
 		if (host[0] == '[' && g_str_has_suffix(host, "]")) {
@@ -534,10 +548,31 @@ herald_http_listen_one(HeraldHttp *self, const gchar *address, GError **error)
 				    /* TRANSLATORS: %s is a listen address */
 				    _("listen address '%s': the host must be an IP address"),
 				    address);
-			return FALSE;
+			return NULL;
 		}
-		saddr = g_inet_socket_address_new(inet, (guint16)port);
-		family = g_inet_address_get_family(inet);
+		return g_inet_socket_address_new(inet, (guint16)port);
+	}
+}
+
+static gboolean
+herald_http_listen_one(HeraldHttp *self, const gchar *address, GError **error)
+{
+	g_autoptr(GSocketAddress) saddr = NULL;
+	g_autoptr(GSocket) socket = NULL;
+	g_autoptr(GError) error_local = NULL;
+	GSocketFamily family;
+
+	saddr = herald_http_parse_address(address, error);
+	if (saddr == NULL)
+		return FALSE;
+	family = g_socket_address_get_family(saddr);
+	if (G_IS_UNIX_SOCKET_ADDRESS(saddr)) {
+		const gchar *path = address + 5;
+		/* a stale socket from a crashed run would make bind() fail */
+		if (g_file_test(path, G_FILE_TEST_EXISTS) &&
+		    !g_file_test(path, G_FILE_TEST_IS_REGULAR | G_FILE_TEST_IS_DIR))
+			g_unlink(path);
+		g_ptr_array_add(self->unix_paths, g_strdup(path));
 	}
 	socket = g_socket_new(family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error_local);
 	if (socket == NULL ||
@@ -640,6 +675,10 @@ herald_http_init(HeraldHttp *self)
 	g_signal_connect(self->server,
 			 "request-finished",
 			 G_CALLBACK(herald_http_request_finished_cb),
+			 self);
+	g_signal_connect(self->server,
+			 "request-read",
+			 G_CALLBACK(herald_http_request_read_cb),
 			 self);
 }
 

@@ -36,6 +36,9 @@ typedef enum {
  *   gets the rest in @subpath
  * @HERALD_HTTP_ROUTE_STREAMING: the body is not accumulated by the host and is not
  *   subject to `[host] max-request-bytes`; the handler owns the limits (uploads)
+ * @HERALD_HTTP_ROUTE_DURING_SHUTDOWN: still served while the plugins shut down (other
+ *   routes then get 503), so that existing sessions can finish (Socket.IO long-polling
+ *   fetches its last packets); the handler refuses new work itself
  *
  * Since: 0.1
  */
@@ -43,6 +46,7 @@ typedef enum {
 	HERALD_HTTP_ROUTE_NONE = 0,
 	HERALD_HTTP_ROUTE_PREFIX = 1 << 0,
 	HERALD_HTTP_ROUTE_STREAMING = 1 << 1,
+	HERALD_HTTP_ROUTE_DURING_SHUTDOWN = 1 << 2,
 } HeraldHttpRouteFlags;
 
 /**

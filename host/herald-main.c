@@ -93,6 +93,7 @@ main(int argc, char *argv[])
 	gboolean verbose = FALSE;
 	gboolean version = FALSE;
 	gboolean dump_config = FALSE;
+	gboolean dump_config_man = FALSE;
 	gboolean has_errors = FALSE;
 	g_autofree gchar *config_file = NULL;
 	g_autoptr(GOptionContext) context = NULL;
@@ -136,6 +137,13 @@ main(int argc, char *argv[])
 	     &dump_config,
 	     "Print the annotated default configuration of every available plugin",
 	     NULL},
+	    {"dump-config-man",
+	     0,
+	     G_OPTION_FLAG_HIDDEN,
+	     G_OPTION_ARG_NONE,
+	     &dump_config_man,
+	     "Print herald.conf(5) as roff, from the same schema as --dump-config",
+	     NULL},
 	    {"version",
 	     0,
 	     0,
@@ -169,7 +177,7 @@ main(int argc, char *argv[])
 	}
 	if (verbose)
 		g_log_set_debug_enabled(TRUE);
-	if (dump_config) {
+	if (dump_config || dump_config_man) {
 		const gchar *env = g_getenv("HERALD_PLUGIN_DIR");
 		g_auto(GStrv) names = herald_plugin_list_available(
 		    env != NULL && env[0] != '\0' ? env : HERALD_PLUGIN_DIR);
@@ -179,7 +187,8 @@ main(int argc, char *argv[])
 				  sizeof(gchar *),
 				  herald_main_strv_cmp,
 				  NULL);
-		text = herald_host_dump_config(names);
+		text = dump_config_man ? herald_host_dump_config_man(names)
+				       : herald_host_dump_config(names);
 		g_print("%s", text);
 		return 0;
 	}

@@ -32,6 +32,8 @@ herald_plugin_runner_shutdown_finish(HeraldPlugin *self, GAsyncResult *res, GErr
 GVariant *
 herald_plugin_runner_get_stats(HeraldPlugin *self);
 void
+herald_plugin_runner_check_config(HeraldPlugin *self, HeraldConfig *config, GPtrArray *problems);
+void
 herald_plugin_register_schema(HeraldPlugin *self, HeraldConfig *config);
 void
 herald_plugin_set_config(HeraldPlugin *self, HeraldConfig *config);

@@ -269,7 +269,57 @@ herald_plugin_set_state(HeraldPlugin *self, HeraldPluginState state, const gchar
 	g_signal_emit(self, signals[SIGNAL_STATE_CHANGED], 0);
 }
 
+/**
+ * herald_plugin_add_config_problem:
+ * @problems: (element-type HeraldConfigProblem): the array given to @check_config
+ * @key: a key of group `[name]`
+ * @message: translated, without the location
+ *
+ * Reports a bad value located where it was set (`file:group:key: message`).
+ */
+void
+herald_plugin_add_config_problem(HeraldPlugin *self,
+				 GPtrArray *problems,
+				 const gchar *key,
+				 const gchar *message)
+{
+	HeraldPluginPrivate *priv = GET_PRIVATE(self);
+	HeraldConfigProblem *problem;
+	HeraldConfig *config;
+
+	g_return_if_fail(HERALD_IS_PLUGIN(self));
+	g_return_if_fail(problems != NULL);
+	g_return_if_fail(key != NULL);
+	g_return_if_fail(message != NULL);
+
+	config = herald_plugin_get_config(self);
+	problem = g_new0(HeraldConfigProblem, 1);
+	problem->file = config != NULL ? g_strdup(herald_config_get_origin(config, priv->name, key))
+				       : NULL;
+	problem->group = g_strdup(priv->name);
+	problem->key = g_strdup(key);
+	problem->message = g_strdup(message);
+	g_ptr_array_add(problems, problem);
+}
+
 /* the host calls vfuncs only through these: skip failed plugins, prefix errors */
+
+/* @config: the configuration to check (on reload, the candidate): the config
+ * getters read it while the vfunc runs */
+void
+herald_plugin_runner_check_config(HeraldPlugin *self, HeraldConfig *config, GPtrArray *problems)
+{
+	HeraldPluginClass *klass = HERALD_PLUGIN_GET_CLASS(self);
+	HeraldPluginPrivate *priv = GET_PRIVATE(self);
+	g_autoptr(HeraldConfig) saved = NULL;
+
+	if (priv->state == HERALD_PLUGIN_STATE_FAILED || klass->check_config == NULL)
+		return;
+	saved = priv->config != NULL ? g_object_ref(priv->config) : NULL;
+	g_set_object(&priv->config, config);
+	klass->check_config(self, problems);
+	g_set_object(&priv->config, saved);
+}
 
 gboolean
 herald_plugin_runner_startup(HeraldPlugin *self, GError **error)

@@ -66,6 +66,9 @@ G_DECLARE_DERIVABLE_TYPE(HeraldPlugin, herald_plugin, HERALD, PLUGIN, GObject)
  * @shutdown_finish: finish @shutdown_async
  * @add_stats: add counters to @dict (`t` counters, `u` gauges, `d`, `s`, or an
  *   `a{sv}` of one label dimension); shown on D-Bus, `/stats` and `/metrics`
+ * @check_config: check values beyond their type and range (an address's syntax…)
+ *   once the configuration is loaded, also for `--check-config`; report each bad
+ *   value with herald_plugin_add_config_problem(); no I/O
  *
  * All optional; called on the main thread in depsolved order.
  *
@@ -82,8 +85,9 @@ struct _HeraldPluginClass {
 			       gpointer user_data);
 	gboolean (*shutdown_finish)(HeraldPlugin *self, GAsyncResult *res, GError **error);
 	void (*add_stats)(HeraldPlugin *self, GVariantDict *dict);
+	void (*check_config)(HeraldPlugin *self, GPtrArray *problems);
 	/*< private >*/
-	gpointer padding[8];
+	gpointer padding[7];
 };
 
 /**
@@ -126,6 +130,11 @@ gchar **
 herald_plugin_get_config_strv(HeraldPlugin *self, const gchar *key);
 gchar *
 herald_plugin_get_config_secret(HeraldPlugin *self, const gchar *key, GError **error);
+void
+herald_plugin_add_config_problem(HeraldPlugin *self,
+				 GPtrArray *problems,
+				 const gchar *key,
+				 const gchar *message);
 
 void
 herald_plugin_add_rule(HeraldPlugin *self, HeraldPluginRule rule, const gchar *name);

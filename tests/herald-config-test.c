@@ -609,10 +609,10 @@ test_unknown_group(Fixture *fixture, gconstpointer user_data)
 	g_assert_no_error(error);
 	problems = herald_config_validate(config);
 	text = problems_to_string(problems);
-	expect = g_strdup_printf("W %s:empty: group is not used by any enabled plugin\n"
-				 "W %s:other-plugin: group is not used by any enabled plugin\n"
+	/* an empty header (the shipped file has one per plugin) is no mistake; a
+	 * route header without a name is */
+	expect = g_strdup_printf("W %s:other-plugin: group is not used by any enabled plugin\n"
 				 "W %s:route : group is not used by any enabled plugin\n",
-				 fn,
 				 fn,
 				 fn);
 	g_assert_cmpstr(text, ==, expect);

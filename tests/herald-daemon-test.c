@@ -380,8 +380,11 @@ test_check_config(void)
 	    {"unknown key", "[host]\nlisten=127.0.0.1:1\nlistne=x\n", "host:listne: "},
 	    {"bad enum", "[host]\ndbus=sometimes\n", "host:dbus: "},
 	    {"unreadable secret", "[auth]\nsecret-file=/nonexistent/jwt.secret\n", "auth:secret-file: "},
-	    {"missing plugin", "[host]\nplugins=nope\n", "!host:plugins: nope: "},
-	    {"not a plugin", "[host]\nplugins=not-a-plugin\n", "!host:plugins: not-a-plugin: "},
+	    {"missing plugin", "[host]\nplugins=nope\n", "host:plugins: nope: "},
+	    {"not a plugin", "[host]\nplugins=not-a-plugin\n", "host:plugins: not-a-plugin: "},
+	    {"port out of range", "[host]\nlisten=127.0.0.1:99999\n", "host:listen: "},
+	    {"listen host", "[host]\nlisten=example.org:80\n", "host:listen: "},
+	    {"relative unix", "[host]\nlisten=unix:herald.sock\n", "host:listen: "},
 	    {"plugin key type", "[host]\nplugins=test-a\n[test-a]\nconnections=-4\n", "test-a:connections: "},
 	    {"plugin unknown key", "[host]\nplugins=test-a\n[test-a]\nbogus=1\n", "test-a:bogus: "},
 	};
@@ -400,6 +403,9 @@ test_check_config(void)
 		g_assert_cmpint(status, ==, 1);
 		if (strstr(err, expect) == NULL)
 			g_error("%s: expected '%s' in:\n%s", cases[i].name, expect, err);
+		/* each problem is reported once */
+		if (strstr(strstr(err, expect) + 1, expect) != NULL)
+			g_error("%s: '%s' reported twice in:\n%s", cases[i].name, expect, err);
 	}
 	/* a good one */
 	{
