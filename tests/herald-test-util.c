@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <jwt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include "herald-test-util.h"
 
@@ -281,6 +282,13 @@ herald_test_daemon_wait_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		self->exit_status = 128 + g_subprocess_get_term_sig(G_SUBPROCESS(source));
 }
 
+/* in the child: a test that aborts must not leave its servers behind */
+static void
+herald_test_child_setup_pdeathsig(gpointer user_data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 gboolean
 herald_test_daemon_start(HeraldTestDaemon *self, GError **error)
 {
@@ -290,6 +298,7 @@ herald_test_daemon_start(HeraldTestDaemon *self, GError **error)
 
 	g_subprocess_launcher_set_stdout_file_path(launcher, self->log_file);
 	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_set_child_setup(launcher, herald_test_child_setup_pdeathsig, NULL, NULL);
 	self->exited = FALSE;
 	self->process = g_subprocess_launcher_spawn(launcher,
 						    error,
@@ -517,6 +526,7 @@ herald_test_server_start(const gchar *name, const gchar *const *argv, guint time
 	g_subprocess_launcher_set_stdout_file_path(launcher, self->log_file);
 	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_subprocess_launcher_set_cwd(launcher, self->dir);
+	g_subprocess_launcher_set_child_setup(launcher, herald_test_child_setup_pdeathsig, NULL, NULL);
 	self->process = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)args->pdata, &error);
 	if (self->process == NULL)
 		g_error("cannot start %s: %s", name, error->message);
@@ -566,4 +576,350 @@ herald_test_redis_start(void)
 			       "--dir", "{dir}",
 			       NULL};
 	return herald_test_server_start("redis-server", argv, 10000);
+}
+
+/* clamd */
+
+gchar *
+herald_test_eicar(void)
+{
+	/* in two halves, so that this source file is not itself a test virus */
+	return g_strconcat("X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
+			   "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+			   NULL);
+}
+
+gchar *
+herald_test_clamd_command(guint16 port, const gchar *command)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autofree gchar *cmd = g_strdup_printf("z%s", command);
+	gchar buf[512];
+	gsize len = 0;
+
+	g_socket_client_set_timeout(client, 5);
+	g_socket_client_set_enable_proxy(client, FALSE);
+	conn = g_socket_client_connect_to_host(client, "127.0.0.1", port, NULL, NULL);
+	if (conn == NULL)
+		return NULL;
+	if (!g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+				       cmd,
+				       strlen(cmd) + 1,
+				       NULL,
+				       NULL,
+				       NULL))
+		return NULL;
+	while (len < sizeof(buf) - 1) {
+		gssize n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)),
+					       buf + len,
+					       sizeof(buf) - 1 - len,
+					       NULL,
+					       NULL);
+		if (n <= 0)
+			break;
+		len += (gsize)n;
+		if (memchr(buf, '\0', len) != NULL)
+			break;
+	}
+	if (len == 0)
+		return NULL;
+	return g_strndup(buf, len);
+}
+
+gchar *
+herald_test_clamd_socket_path(HeraldTestServer *self)
+{
+	return g_build_filename(self->dir, "clamd.sock", NULL);
+}
+
+/* in the child: a test that aborts must not leave clamd behind */
+static void
+herald_test_clamd_child_setup(gpointer user_data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static void
+herald_test_clamd_spawn(HeraldTestServer *self)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autofree gchar *conf = g_build_filename(self->dir, "clamd.conf", NULL);
+	g_autofree gchar *conf_arg = g_strdup_printf("--config-file=%s", conf);
+	g_autoptr(GError) error = NULL;
+	gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+	g_subprocess_launcher_set_stdout_file_path(launcher, self->log_file);
+	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_set_cwd(launcher, self->dir);
+	g_subprocess_launcher_set_child_setup(launcher, herald_test_clamd_child_setup, NULL, NULL);
+	self->process = g_subprocess_launcher_spawn(launcher,
+						    &error,
+						    herald_test_require_program("clamd"),
+						    conf_arg,
+						    NULL);
+	if (self->process == NULL)
+		g_error("cannot start clamd: %s", error->message);
+	for (;;) {
+		g_autofree gchar *reply = herald_test_clamd_command(self->port, "PING");
+		if (g_strcmp0(reply, "PONG") == 0)
+			break;
+		if (g_get_monotonic_time() > deadline ||
+		    g_subprocess_get_identifier(self->process) == NULL) {
+			g_autofree gchar *log = NULL;
+			g_file_get_contents(self->log_file, &log, NULL, NULL);
+			g_error("clamd does not answer PING on port %u:\n%s",
+				self->port,
+				log != NULL ? log : "");
+		}
+		g_usleep(50000);
+	}
+}
+
+HeraldTestServer *
+herald_test_clamd_start(const gchar *stream_max_length)
+{
+	HeraldTestServer *self = g_new0(HeraldTestServer, 1);
+	g_autofree gchar *db_dir = NULL;
+	g_autofree gchar *conf = NULL;
+	g_autofree gchar *eicar = herald_test_eicar();
+	g_autofree gchar *eicar_hex = NULL;
+	g_autofree gchar *ndb = NULL;
+	g_autofree gchar *fn = NULL;
+	GString *hex = g_string_new(NULL);
+	const gchar *body = strstr(eicar, "EICAR-STANDARD-ANTIVIRUS-TEST-FILE");
+
+	self->name = g_strdup("clamd");
+	self->dir = herald_test_mkdtemp();
+	self->port = herald_test_free_port();
+	self->log_file = g_build_filename(self->dir, "server.log", NULL);
+	db_dir = g_build_filename(self->dir, "db", NULL);
+
+	/* an empty database directory makes clamd exit: write our own signatures */
+	fn = herald_test_write_file(db_dir,
+				    "test.hdb",
+				    HERALD_TEST_CLAMD_EICAR_HDB "\n" HERALD_TEST_CLAMD_CLAMEXE_HDB "\n");
+	for (gsize i = 0; i < strlen("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"); i++)
+		g_string_append_printf(hex, "%02x", (guchar)body[i]);
+	eicar_hex = g_string_free(hex, FALSE);
+	ndb = g_strdup_printf("Probe.EICAR.NDB:0:*:%s\n", eicar_hex);
+	g_free(fn);
+	fn = herald_test_write_file(db_dir, "test.ndb", ndb);
+
+	conf = g_strdup_printf("Foreground yes\n"
+			       "TCPSocket %u\n"
+			       "TCPAddr 127.0.0.1\n"
+			       "LocalSocket %s/clamd.sock\n"
+			       "DatabaseDirectory %s\n"
+			       "PidFile %s/clamd.pid\n"
+			       "LogFile %s/clamd.log\n"
+			       "StreamMaxLength %s\n"
+			       "MaxThreads 12\n",
+			       self->port,
+			       self->dir,
+			       db_dir,
+			       self->dir,
+			       self->dir,
+			       stream_max_length != NULL ? stream_max_length : "25M");
+	g_free(fn);
+	fn = herald_test_write_file(self->dir, "clamd.conf", conf);
+	herald_test_clamd_spawn(self);
+	return self;
+}
+
+void
+herald_test_clamd_restart(HeraldTestServer *self)
+{
+	g_autofree gchar *sock = herald_test_clamd_socket_path(self);
+	herald_test_server_stop(self);
+	g_unlink(sock);
+	herald_test_clamd_spawn(self);
+}
+
+/* ------------------------------------------------------------ redis helpers */
+
+void
+herald_test_redis_restart(HeraldTestServer *self)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *port = g_strdup_printf("%u", self->port);
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	const gchar *argv[] = {herald_test_require_program("redis-server"),
+			       "--port", port,
+			       "--bind", "127.0.0.1",
+			       "--save", "",
+			       "--appendonly", "no",
+			       "--daemonize", "no",
+			       "--dir", self->dir,
+			       NULL};
+
+	herald_test_server_stop(self);
+	g_subprocess_launcher_set_stdout_file_path(launcher, self->log_file);
+	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_set_cwd(launcher, self->dir);
+	/* the old socket may linger a moment: retry the bind */
+	while (TRUE) {
+		gint64 attempt_deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+		self->process = g_subprocess_launcher_spawnv(launcher, argv, &error);
+		if (self->process == NULL)
+			g_error("cannot start redis-server: %s", error->message);
+		while (!herald_test_port_is_open(self->port) &&
+		       g_get_monotonic_time() < attempt_deadline)
+			g_usleep(20000);
+		if (herald_test_port_is_open(self->port))
+			return;
+		if (g_get_monotonic_time() > deadline)
+			g_error("redis-server did not come back on port %u", self->port);
+		g_subprocess_force_exit(self->process);
+		g_subprocess_wait(self->process, NULL, NULL);
+		g_clear_object(&self->process);
+	}
+}
+
+gint
+herald_test_redis_cli(guint16 port, const gchar *stdin_data, gchar **out, ...)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *stdout_buf = NULL;
+	const gchar *arg;
+	va_list ap;
+
+	g_ptr_array_add(args, g_strdup(herald_test_require_program("redis-cli")));
+	g_ptr_array_add(args, g_strdup("-p"));
+	g_ptr_array_add(args, g_strdup_printf("%u", port));
+	if (stdin_data != NULL)
+		g_ptr_array_add(args, g_strdup("-x"));
+	va_start(ap, out);
+	while ((arg = va_arg(ap, const gchar *)) != NULL)
+		g_ptr_array_add(args, g_strdup(arg));
+	va_end(ap);
+	g_ptr_array_add(args, NULL);
+	proc = g_subprocess_newv((const gchar *const *)args->pdata,
+				 G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+				     G_SUBPROCESS_FLAGS_STDERR_MERGE,
+				 &error);
+	g_assert_no_error(error);
+	if (!g_subprocess_communicate_utf8(proc, stdin_data, NULL, &stdout_buf, NULL, &error))
+		g_error("redis-cli: %s", error->message);
+	if (out != NULL)
+		*out = g_steal_pointer(&stdout_buf);
+	return g_subprocess_get_exit_status(proc);
+}
+
+/* --------------------------------------------------------- WebSocket client */
+
+static void
+herald_test_ws_message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
+{
+	HeraldTestWs *ws = user_data;
+	gsize len = 0;
+	const gchar *data = g_bytes_get_data(message, &len);
+	g_autofree gchar *text = g_strndup(data, len);
+	JsonNode *node = json_from_string(text, NULL);
+	if (node == NULL) {
+		node = json_node_new(JSON_NODE_VALUE);
+		json_node_set_string(node, text);
+	}
+	g_ptr_array_add(ws->messages, node);
+}
+
+static void
+herald_test_ws_closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
+{
+	HeraldTestWs *ws = user_data;
+	ws->closed = TRUE;
+	ws->close_code = soup_websocket_connection_get_close_code(conn);
+}
+
+static void
+herald_test_ws_connect_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	HeraldTestWs *ws = user_data;
+	ws->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &ws->error);
+	ws->done = TRUE;
+	if (ws->ws == NULL)
+		return;
+	soup_websocket_connection_set_max_incoming_payload_size(ws->ws, 64 * 1024 * 1024);
+	g_signal_connect(ws->ws, "message", G_CALLBACK(herald_test_ws_message_cb), ws);
+	g_signal_connect(ws->ws, "closed", G_CALLBACK(herald_test_ws_closed_cb), ws);
+}
+
+static gboolean
+herald_test_ws_is_done(gpointer user_data)
+{
+	return ((HeraldTestWs *)user_data)->done;
+}
+
+HeraldTestWs *
+herald_test_ws_connect(const gchar *url, guint timeout_ms, GError **error)
+{
+	HeraldTestWs *ws = g_new0(HeraldTestWs, 1);
+	g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+	ws->session = soup_session_new();
+	ws->messages = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	soup_session_websocket_connect_async(ws->session,
+					     msg,
+					     NULL,
+					     NULL,
+					     G_PRIORITY_DEFAULT,
+					     NULL,
+					     herald_test_ws_connect_cb,
+					     ws);
+	if (!herald_test_wait_until(herald_test_ws_is_done, ws, timeout_ms)) {
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "websocket connect timed out");
+		herald_test_ws_free(ws);
+		return NULL;
+	}
+	if (ws->ws == NULL) {
+		g_propagate_error(error, g_steal_pointer(&ws->error));
+		herald_test_ws_free(ws);
+		return NULL;
+	}
+	return ws;
+}
+
+typedef struct {
+	HeraldTestWs *ws;
+	guint n;
+} HeraldTestWsWait;
+
+static gboolean
+herald_test_ws_has_n(gpointer user_data)
+{
+	HeraldTestWsWait *wait = user_data;
+	return wait->ws->messages->len >= wait->n || wait->ws->closed;
+}
+
+gboolean
+herald_test_ws_wait(HeraldTestWs *ws, guint n, guint timeout_ms)
+{
+	HeraldTestWsWait wait = {ws, n};
+	return herald_test_wait_until(herald_test_ws_has_n, &wait, timeout_ms) &&
+	       ws->messages->len >= n;
+}
+
+void
+herald_test_ws_send(HeraldTestWs *ws, const gchar *text)
+{
+	soup_websocket_connection_send_text(ws->ws, text);
+}
+
+void
+herald_test_ws_free(HeraldTestWs *ws)
+{
+	if (ws == NULL)
+		return;
+	if (ws->ws != NULL) {
+		g_signal_handlers_disconnect_by_data(ws->ws, ws);
+		if (soup_websocket_connection_get_state(ws->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+			soup_websocket_connection_close(ws->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+		g_object_unref(ws->ws);
+	}
+	g_clear_error(&ws->error);
+	g_ptr_array_unref(ws->messages);
+	g_object_unref(ws->session);
+	g_free(ws);
 }

@@ -107,4 +107,56 @@ herald_test_json_get_string(JsonNode *node, const gchar *path);
 gint64
 herald_test_json_get_int(JsonNode *node, const gchar *path);
 
+/* clamd on a free loopback port (and a unix socket `{dir}/clamd.sock`) with only
+ * a database the harness writes: EICAR by hash and by body, and the hash of
+ * clamav-testfiles' clam.exe, so clam.zip, clam.7z… are detected too; ready
+ * when it answers PING; @stream_max_length is clamd's StreamMaxLength ("25M") */
+#define HERALD_TEST_CLAMD_EICAR_HDB "44d88612fea8a8f36de82e1278abb02f:68:Probe.EICAR.HDB"
+#define HERALD_TEST_CLAMD_CLAMEXE_HDB "aa15bcf478d165efd2065190eb473bcb:544:Probe.ClamExe.HDB"
+HeraldTestServer *
+herald_test_clamd_start(const gchar *stream_max_length);
+/* start it again on the same port and socket, with the same database */
+void
+herald_test_clamd_restart(HeraldTestServer *self);
+gchar *
+herald_test_clamd_socket_path(HeraldTestServer *self);
+/* a z-command (PING, VERSION) over TCP; the reply or NULL */
+gchar *
+herald_test_clamd_command(guint16 port, const gchar *command);
+/* the 68-byte EICAR test string, built at run time */
+gchar *
+herald_test_eicar(void);
+
+/* redis-server again on the same port and directory (after a kill: the
+ * subscriptions of the daemons must come back by themselves) */
+void
+herald_test_redis_restart(HeraldTestServer *self);
+/* redis-cli against @port; the last argument is read from @stdin_data when not
+ * NULL (-x, for payloads too big for argv); returns the exit status */
+gint
+herald_test_redis_cli(guint16 port, const gchar *stdin_data, gchar **out, ...) G_GNUC_NULL_TERMINATED;
+
+/* a libsoup WebSocket client; every text message is parsed into @messages */
+typedef struct {
+	SoupSession *session;
+	SoupWebsocketConnection *ws;
+	GPtrArray *messages; /* (element-type JsonNode) */
+	gboolean done;
+	gboolean closed;
+	gushort close_code;
+	GError *error;
+} HeraldTestWs;
+
+/* connects (main loop runs meanwhile); %NULL with @error on failure */
+HeraldTestWs *
+herald_test_ws_connect(const gchar *url, guint timeout_ms, GError **error);
+/* runs the main loop until @ws holds at least @n messages */
+gboolean
+herald_test_ws_wait(HeraldTestWs *ws, guint n, guint timeout_ms);
+void
+herald_test_ws_send(HeraldTestWs *ws, const gchar *text);
+void
+herald_test_ws_free(HeraldTestWs *ws);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldTestWs, herald_test_ws_free)
+
 G_END_DECLS
