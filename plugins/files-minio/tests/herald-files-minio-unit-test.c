@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <herald.h>
+#include <string.h>
+
+#include "herald-files-minio-multipart.h"
+#include "herald-files-minio-validate.h"
+
+typedef struct {
+	GPtrArray *names;
+	GPtrArray *filenames;
+	GString *data; /* every part's data, parts separated by '|' */
+	guint ended;
+} Collect;
+
+static gboolean
+collect_begin(const gchar *name,
+	      const gchar *filename,
+	      const gchar *content_type,
+	      gpointer user_data,
+	      GError **error)
+{
+	Collect *c = user_data;
+	g_ptr_array_add(c->names, g_strdup(name));
+	g_ptr_array_add(c->filenames, g_strdup(filename != NULL ? filename : "(none)"));
+	return TRUE;
+}
+
+static gboolean
+collect_data(const guint8 *data, gsize len, gpointer user_data, GError **error)
+{
+	Collect *c = user_data;
+	g_string_append_len(c->data, (const gchar *)data, (gssize)len);
+	return TRUE;
+}
+
+static gboolean
+collect_end(gpointer user_data, GError **error)
+{
+	Collect *c = user_data;
+	g_string_append_c(c->data, '|');
+	c->ended++;
+	return TRUE;
+}
+
+static const HeraldFilesMinioMultipartFuncs collect_funcs = {collect_begin,
+							     collect_data,
+							     collect_end};
+
+static Collect *
+collect_new(void)
+{
+	Collect *c = g_new0(Collect, 1);
+	c->names = g_ptr_array_new_with_free_func(g_free);
+	c->filenames = g_ptr_array_new_with_free_func(g_free);
+	c->data = g_string_new(NULL);
+	return c;
+}
+
+static void
+collect_free(Collect *c)
+{
+	g_ptr_array_unref(c->names);
+	g_ptr_array_unref(c->filenames);
+	g_string_free(c->data, TRUE);
+	g_free(c);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Collect, collect_free)
+
+/* feed @body in pieces of @step bytes: boundaries split anywhere must not matter */
+static gboolean
+parse_in_steps(const gchar *body, gsize step, Collect *c, GError **error)
+{
+	g_autoptr(HeraldFilesMinioMultipart) mp =
+	    herald_files_minio_multipart_new("XyZ", &collect_funcs, c);
+	gsize len = strlen(body);
+	for (gsize off = 0; off < len; off += step) {
+		if (!herald_files_minio_multipart_feed(
+			mp, (const guint8 *)body + off, MIN(step, len - off), error))
+			return FALSE;
+	}
+	return herald_files_minio_multipart_finish(mp, error);
+}
+
+static const gchar *good_body =
+    "preamble\r\n"
+    "--XyZ\r\n"
+    "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+    "hello\r\n"
+    "--XyZ\r\n"
+    "Content-Disposition: form-data; name=\"file\"; filename=\"a %22b%22\\c.csv\"\r\n"
+    "Content-Type: text/csv\r\n\r\n"
+    "x,y\r\n--Xy,1\r\n\r\n--XY\r\n"
+    "\r\n--XyZ--\r\nepilogue";
+
+static void
+test_multipart_good(void)
+{
+	for (gsize step = 1; step <= strlen(good_body); step++) {
+		g_autoptr(Collect) c = collect_new();
+		g_autoptr(GError) error = NULL;
+		if (!parse_in_steps(good_body, step, c, &error))
+			g_error("step %" G_GSIZE_FORMAT ": %s", step, error->message);
+		g_assert_cmpuint(c->names->len, ==, 2);
+		g_assert_cmpstr(g_ptr_array_index(c->names, 0), ==, "note");
+		g_assert_cmpstr(g_ptr_array_index(c->filenames, 0), ==, "(none)");
+		g_assert_cmpstr(g_ptr_array_index(c->names, 1), ==, "file");
+		g_assert_cmpstr(g_ptr_array_index(c->filenames, 1), ==, "a %22b%22\\c.csv");
+		g_assert_cmpstr(c->data->str, ==, "hello|x,y\r\n--Xy,1\r\n\r\n--XY\r\n|");
+		g_assert_cmpuint(c->ended, ==, 2);
+	}
+}
+
+static void
+test_multipart_bad(void)
+{
+	const struct {
+		const gchar *body;
+		const gchar *message;
+	} cases[] = {
+	    /* truncated: no closing delimiter */
+	    {"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+	     "filename=\"a.csv\"\r\n\r\nabc",
+	     "truncated"},
+	    /* NUL in a file name */
+	    {"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+	     "filename=\"a\0b.csv\"\r\n\r\nabc\r\n--XyZ--",
+	     NULL},
+	    /* bare LF in a file name */
+	    {"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+	     "filename=\"a\nb.csv\"\r\n\r\nabc\r\n--XyZ--",
+	     "control character"},
+	    {"--XyZ\r\nContent-Type: text/plain\r\n\r\nabc\r\n--XyZ--", "Content-Disposition"},
+	    {"--XyZ\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XyZ--", "field name"},
+	    {"--XyZgarbage\r\n", "malformed"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(Collect) c = collect_new();
+		g_autoptr(GError) error = NULL;
+		if (cases[i].message == NULL) {
+			/* a NUL: strlen would stop at it, feed the real bytes */
+			const gchar *body = cases[i].body;
+			gsize len = strlen(body) + 1 + strlen(body + strlen(body) + 1);
+			g_autoptr(HeraldFilesMinioMultipart) mp =
+			    herald_files_minio_multipart_new("XyZ", &collect_funcs, c);
+			g_assert_false(herald_files_minio_multipart_feed(
+			    mp, (const guint8 *)body, len, &error));
+			g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+			g_assert_nonnull(strstr(error->message, "control character"));
+			continue;
+		}
+		g_assert_false(parse_in_steps(cases[i].body, 7, c, &error));
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+		if (strstr(error->message, cases[i].message) == NULL)
+			g_error("case %u: '%s' lacks '%s'", i, error->message, cases[i].message);
+	}
+}
+
+static void
+test_boundary(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *b = herald_files_minio_multipart_get_boundary(
+	    "multipart/form-data; boundary=\"----abc\"", &error);
+	g_autofree gchar *none = NULL;
+	g_assert_no_error(error);
+	g_assert_cmpstr(b, ==, "----abc");
+	none = herald_files_minio_multipart_get_boundary("multipart/form-data", &error);
+	g_assert_null(none);
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(herald_files_minio_multipart_get_boundary("application/json", &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+}
+
+static void
+test_filenames(void)
+{
+	const gchar *bad[] = {"../../etc/passwd",
+			      "a/b.csv",
+			      "a\\b.csv",
+			      "..csv",
+			      "a\nb.csv",
+			      "a\rb.csv",
+			      "a\x01.csv",
+			      "",
+			      "\xff\xfe.csv"};
+	g_autofree gchar *long_name = g_strnfill(HERALD_FILES_MINIO_FILENAME_MAX + 1, 'a');
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *ok =
+	    herald_files_minio_sanitize_filename("Ofertas año 2026 (1).XLSX", &error);
+	g_autofree gchar *ext = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(ok, ==, "Ofertas_a_o_2026__1_.XLSX");
+	ext = herald_files_minio_get_extension(ok);
+	g_assert_cmpstr(ext, ==, ".xlsx");
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *s = herald_files_minio_sanitize_filename(bad[i], &error);
+		g_assert_null(s);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
+	g_assert_null(herald_files_minio_sanitize_filename(long_name, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_object_names(void)
+{
+	const gchar *bad[] = {"..%2f..%2fetc%2fpasswd",
+			      "%2e%2e%2f",
+			      "a%2fb",
+			      "a%00b",
+			      "..",
+			      ".hidden",
+			      "a b",
+			      "%",
+			      "a/b"};
+	g_autofree gchar *fresh = herald_files_minio_object_name_new("x.csv");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *parsed = herald_files_minio_object_name_parse(fresh, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(parsed, ==, fresh);
+	g_assert_true(herald_files_minio_object_name_is_valid(fresh));
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *s = herald_files_minio_object_name_parse(bad[i], &error);
+		if (s != NULL)
+			g_error("'%s' was accepted as '%s'", bad[i], s);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
+}
+
+static gboolean
+sniff(const gchar *ext, const guint8 *data, gsize len, GError **error)
+{
+	HeraldFilesMinioSniffer s;
+	g_autofree gchar *dir = g_dir_make_tmp("herald-sniff-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "f", NULL);
+	gboolean ok;
+	herald_files_minio_sniffer_init(&s);
+	/* split anywhere, multi-byte characters included */
+	for (gsize off = 0; off < len; off += 3)
+		herald_files_minio_sniffer_update(&s, data + off, MIN(3, len - off));
+	g_assert_true(g_file_set_contents(path, (const gchar *)data, (gssize)len, NULL));
+	ok = herald_files_minio_sniffer_check(&s, ext, path, error);
+	g_unlink(path);
+	g_rmdir(dir);
+	return ok;
+}
+
+static void
+test_sniff(void)
+{
+	const gchar *csv = "nombre,precio\nfreno ñandú,12€\n";
+	const guint8 pe[] = {'M', 'Z', 0x90, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0xff, 0xff, 0, 0};
+	const guint8 ole[] = {0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, 0, 0, 0, 0};
+	const guint8 latin1[] = {'a', ',', 0xf1, '\n'};
+	g_autofree gchar *template_path = NULL;
+	g_autofree gchar *xlsx = NULL;
+	gsize xlsx_len = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(sniff(".csv", (const guint8 *)csv, strlen(csv), &error));
+	g_assert_no_error(error);
+	g_assert_false(sniff(".csv", pe, sizeof(pe), &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+	g_clear_error(&error);
+	g_assert_false(sniff(".csv", latin1, sizeof(latin1), &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+	g_clear_error(&error);
+	g_assert_true(sniff(".xls", ole, sizeof(ole), &error));
+	g_assert_no_error(error);
+	g_assert_false(sniff(".xls", (const guint8 *)csv, strlen(csv), &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+	g_clear_error(&error);
+
+	template_path =
+	    g_build_filename(g_getenv("HERALD_TEST_TEMPLATES_DIR"), "ofertas.xlsx", NULL);
+	g_assert_true(g_file_get_contents(template_path, &xlsx, &xlsx_len, NULL));
+	g_assert_true(sniff(".xlsx", (const guint8 *)xlsx, xlsx_len, &error));
+	g_assert_no_error(error);
+	/* a zip renamed .xls, and an OLE2 file renamed .xlsx */
+	g_assert_false(sniff(".xls", (const guint8 *)xlsx, xlsx_len, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+	g_clear_error(&error);
+	g_assert_false(sniff(".xlsx", ole, sizeof(ole), &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNSUPPORTED_MEDIA);
+	g_clear_error(&error);
+	g_assert_false(sniff(".csv", (const guint8 *)"", 0, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+	g_test_add_func("/files-minio/multipart/good", test_multipart_good);
+	g_test_add_func("/files-minio/multipart/bad", test_multipart_bad);
+	g_test_add_func("/files-minio/multipart/boundary", test_boundary);
+	g_test_add_func("/files-minio/validate/filenames", test_filenames);
+	g_test_add_func("/files-minio/validate/object-names", test_object_names);
+	g_test_add_func("/files-minio/validate/sniff", test_sniff);
+	return g_test_run();
+}
