@@ -32,6 +32,22 @@
 #define HERALD_BUS_TOPIC_DISCONNECTED "user-disconnected"
 
 /**
+ * HERALD_BUS_TOPIC_ROOM_JOINED / HERALD_BUS_TOPIC_ROOM_LEFT:
+ *
+ * `event::room-joined`, `event::room-left` (#HeraldEvent, type = topic, payload
+ * `{"user_id","room"}`). Producer: ws-rooms, counted per (user, room) on this
+ * instance: room-joined when the user's first connection here joins the room with
+ * `subscribe`, room-left when the user's last connection here in that room leaves
+ * it (`unsubscribe` or disconnect; a user's room-left events come before its
+ * user-disconnected). Only rooms joined by `subscribe` are announced — the
+ * personal room and the connection's role room never (they follow from
+ * user-connected). Consumer: redis-bridge (cluster presence of entity rooms such
+ * as `solicitud_17`).
+ */
+#define HERALD_BUS_TOPIC_ROOM_JOINED "room-joined"
+#define HERALD_BUS_TOPIC_ROOM_LEFT   "room-left"
+
+/**
  * HERALD_BUS_DELIVER:
  *
  * `deliver` (#HeraldDelivery → guint). Producer: the host (routing), stats-filter,

@@ -29,10 +29,42 @@ struct _HeraldWsRoomsEio {
 	gchar *query_token; /* (nullable) `token` of the handshake URL */
 	gchar socket_id[24];
 	gboolean connected; /* namespace "/" */
+	/* polling, closed by us: the last packets (`41`, `1`) wait for the
+	 * next GET, then (or at close_deadline) the session ends */
+	gboolean closing;
+	gint64 close_deadline;
 };
 
 static void
 herald_ws_rooms_eio_flush_get(HeraldWsRoomsClient *client);
+
+/* long-poll responses handed back to libsoup and not written yet: a shutdown
+ * waits for them (the last one of a session carries its `41`) */
+static guint herald_ws_rooms_eio_responses = 0;
+
+guint
+herald_ws_rooms_eio_get_n_responses(void)
+{
+	return herald_ws_rooms_eio_responses;
+}
+
+static void
+herald_ws_rooms_eio_response_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	herald_ws_rooms_eio_responses--;
+}
+
+/* sends the answer of a held GET (status and body already set) */
+static void
+herald_ws_rooms_eio_unpause_get(SoupServerMessage *get)
+{
+	herald_ws_rooms_eio_responses++;
+	g_signal_connect(get,
+			 "finished",
+			 G_CALLBACK(herald_ws_rooms_eio_response_finished_cb),
+			 NULL);
+	soup_server_message_unpause(get);
+}
 
 const gchar *
 herald_ws_rooms_eio_get_socket_id(HeraldWsRoomsClient *client)
@@ -62,7 +94,7 @@ herald_ws_rooms_eio_free(HeraldWsRoomsEio *eio)
 						 SOUP_MEMORY_STATIC,
 						 "1",
 						 1);
-		soup_server_message_unpause(get);
+		herald_ws_rooms_eio_unpause_get(get);
 		g_object_unref(get);
 	}
 	if (eio->probe != NULL)
@@ -112,7 +144,7 @@ static void
 herald_ws_rooms_eio_send_text(HeraldWsRoomsClient *client, const gchar *text, gsize len)
 {
 	HeraldWsRoomsEio *eio = client->eio;
-	if (client->closed || eio == NULL)
+	if (client->closed || eio == NULL || eio->closing)
 		return;
 	if (eio->upgraded) {
 		if (client->conn != NULL)
@@ -138,7 +170,7 @@ gboolean
 herald_ws_rooms_eio_send(HeraldWsRoomsClient *client, GBytes *frame, gsize header_len)
 {
 	HeraldWsRoomsEio *eio = client->eio;
-	if (client->closed || eio == NULL)
+	if (client->closed || eio == NULL || eio->closing)
 		return FALSE;
 	if (eio->upgraded) {
 		if (client->conn == NULL || !herald_ws_rooms_conn_send(client->conn, frame))
@@ -199,7 +231,7 @@ herald_ws_rooms_eio_flush_get(HeraldWsRoomsClient *client)
 					 SOUP_MEMORY_COPY,
 					 body->str,
 					 body->len);
-	soup_server_message_unpause(get);
+	herald_ws_rooms_eio_unpause_get(get);
 	g_object_unref(get);
 }
 
@@ -237,6 +269,19 @@ herald_ws_rooms_eio_reason_is_final(HeraldWsRoomsReason why)
 	       why == HERALD_WS_ROOMS_REASON_RATE_LIMITED;
 }
 
+/* polling: the session ends with the next GET (which takes what is still
+ * queued) or the client's `1`, at the latest after close-timeout-ms */
+static void
+herald_ws_rooms_eio_begin_closing(HeraldWsRoomsClient *client)
+{
+	HeraldWsRoomsEio *eio = client->eio;
+	const HeraldWsRoomsLimits *limits = herald_ws_rooms_hub_get_limits(client->hub);
+	eio->closing = TRUE;
+	eio->close_deadline = g_get_monotonic_time() + (gint64)limits->close_timeout_ms * 1000;
+	/* already expired or closing: the sweep must not close it twice */
+	client->expires = 0;
+}
+
 /**
  * herald_ws_rooms_eio_close:
  * @code: WebSocket close code, 0 for none (the transport is gone)
@@ -255,6 +300,12 @@ herald_ws_rooms_eio_close(HeraldWsRoomsClient *client,
 
 	if (client->closed || eio == NULL)
 		return;
+	if (eio->closing) {
+		/* the transport is gone meanwhile: no need to wait for a GET */
+		if (code == 0)
+			herald_ws_rooms_client_close(client);
+		return;
+	}
 	g_debug("closing Socket.IO session: %s", reason != NULL ? reason : "");
 	disconnect = code != 0 && eio->connected && herald_ws_rooms_eio_reason_is_final(why);
 	if (eio->upgraded) {
@@ -292,6 +343,15 @@ herald_ws_rooms_eio_close(HeraldWsRoomsClient *client,
 		herald_ws_rooms_conn_orphan(eio->probe);
 		eio->probe = NULL;
 	}
+	eio->probed = FALSE;
+	/* no GET held (or more than one response's worth queued): without
+	 * waiting, the `41` would be freed with the session and the client
+	 * would report a transport error on its next poll instead */
+	if (!eio->upgraded && eio->packets.length > 0 && code != 0 &&
+	    why != HERALD_WS_ROOMS_REASON_SLOW_CONSUMER) {
+		herald_ws_rooms_eio_begin_closing(client);
+		return;
+	}
 	herald_ws_rooms_client_close(client);
 }
 
@@ -312,6 +372,11 @@ herald_ws_rooms_eio_tick(HeraldWsRoomsClient *client, gint64 now)
 
 	if (eio == NULL)
 		return;
+	if (eio->closing) {
+		if (now >= eio->close_deadline)
+			herald_ws_rooms_client_close(client);
+		return;
+	}
 	if (eio->probe != NULL && now >= eio->upgrade_deadline) {
 		/* no `5` in time: stay on polling */
 		herald_ws_rooms_conn_orphan(eio->probe);
@@ -600,6 +665,18 @@ herald_ws_rooms_sio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 		herald_ws_rooms_sio_connect(client, &packet);
 		break;
 	case HERALD_SIO_DISCONNECT:
+		/* over polling the client's engine says `1` next: ending the session
+		 * now would answer that POST with "Session ID unknown" */
+		if (!client->eio->upgraded) {
+			herald_ws_rooms_hub_count_close(client->hub, HERALD_WS_ROOMS_REASON_CLIENT);
+			if (client->eio->probe != NULL) {
+				herald_ws_rooms_conn_orphan(client->eio->probe);
+				client->eio->probe = NULL;
+			}
+			client->eio->probed = FALSE;
+			herald_ws_rooms_eio_begin_closing(client);
+			break;
+		}
 		herald_ws_rooms_eio_close(client,
 					  0,
 					  "client disconnect",
@@ -626,6 +703,13 @@ herald_ws_rooms_eio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 	HeraldWsRoomsEio *eio = client->eio;
 	const HeraldWsRoomsLimits *limits = herald_ws_rooms_hub_get_limits(client->hub);
 
+	/* closing: the rest of a POST is not acted upon, but the client's
+	 * close ends the session at once */
+	if (eio->closing) {
+		if (len > 0 && text[0] == HERALD_EIO_CLOSE)
+			herald_ws_rooms_client_close(client);
+		return TRUE;
+	}
 	if (!herald_eio_packet_is_valid(text, len))
 		return FALSE;
 	switch (text[0]) {
@@ -766,7 +850,8 @@ herald_ws_rooms_eio_adopt_cb(HeraldWsRoomsHub *hub, HeraldWsRoomsConn *conn, gpo
 
 	if (up->sid != NULL) {
 		client = herald_ws_rooms_hub_lookup_sid(hub, up->sid);
-		if (client == NULL || client->eio->upgraded || client->eio->probe != NULL) {
+		if (client == NULL || client->eio->upgraded || client->eio->probe != NULL ||
+		    client->eio->closing) {
 			herald_ws_rooms_conn_close(conn,
 						   HERALD_WS_CLOSE_POLICY,
 						   "session unknown or already upgraded",
@@ -843,6 +928,7 @@ herald_ws_rooms_eio_poll_get(HeraldWsRoomsHub *hub,
 			     SoupServerMessage *msg)
 {
 	HeraldWsRoomsEio *eio = client->eio;
+	gboolean had_packets;
 
 	if (eio->get != NULL) {
 		/* overlapping polls: the session is closed, the first poll gets `1` */
@@ -864,7 +950,12 @@ herald_ws_rooms_eio_poll_get(HeraldWsRoomsHub *hub,
 		herald_ws_rooms_eio_noop_get(client);
 		return;
 	}
+	had_packets = eio->packets.length > 0;
 	herald_ws_rooms_eio_flush_get(client);
+	/* the last packets of a session we closed are out (after the client's
+	 * `41` nothing is queued: the GET waits for its `1`) */
+	if (eio->closing && had_packets && eio->packets.length == 0)
+		herald_ws_rooms_client_close(client);
 }
 
 static void
@@ -1024,7 +1115,10 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 	if (sid != NULL) {
 		client = herald_ws_rooms_hub_lookup_sid(hub, sid);
 		if (client == NULL) {
-			herald_ws_rooms_hub_count_reject(hub, "unknown_sid");
+			herald_ws_rooms_hub_count_reject(hub,
+							 herald_ws_rooms_hub_sid_recently_ended(hub, sid)
+							     ? "ended_sid"
+							     : "unknown_sid");
 			herald_ws_rooms_eio_reply_error(hub,
 							msg,
 							SOUP_STATUS_BAD_REQUEST,
@@ -1035,7 +1129,8 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 		if (websocket) {
 			HeraldWsRoomsEioUpgrade *up;
 			if (client->eio->upgraded || client->eio->probe != NULL ||
-			    g_strcmp0(method, "GET") != 0 || !herald_ws_rooms_eio_is_upgrade(msg)) {
+			    client->eio->closing || g_strcmp0(method, "GET") != 0 ||
+			    !herald_ws_rooms_eio_is_upgrade(msg)) {
 				herald_ws_rooms_eio_reply_error(hub,
 								msg,
 								SOUP_STATUS_BAD_REQUEST,

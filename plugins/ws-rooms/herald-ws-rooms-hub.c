@@ -19,6 +19,10 @@
 #define HERALD_WS_ROOMS_SCRATCH_SIZE	(64 * 1024)
 #define HERALD_WS_ROOMS_EPOLL_BATCH	256
 #define HERALD_WS_ROOMS_READS_PER_EVENT 4
+/* the flush source waits while other sources are ready, so a burst of events
+ * leaves with several frames per sendmsg(); never longer than this */
+#define HERALD_WS_ROOMS_FLUSH_PRIORITY	   (G_PRIORITY_DEFAULT + 10)
+#define HERALD_WS_ROOMS_FLUSH_MAX_DELAY_US 2000
 
 typedef struct {
 	gchar *name;
@@ -27,7 +31,8 @@ typedef struct {
 
 typedef struct {
 	guint count;
-	gchar *role_room; /* (nullable) for the seed's per-role counters */
+	gchar *role_room;  /* (nullable) for the seed's per-role counters */
+	GHashTable *rooms; /* (nullable) subscribed room → the user's connections in it */
 } HeraldWsRoomsUser;
 
 typedef struct {
@@ -47,9 +52,13 @@ struct _HeraldWsRoomsHub {
 	guint sweep_ms;
 	GQueue clients;	   /* (element-type HeraldWsRoomsClient) via client->link */
 	GHashTable *sids;  /* id → HeraldWsRoomsClient (Socket.IO) */
+	GHashTable *ended_sids; /* id → ended at (monotonic µs), see lookup_ended */
+	GQueue ended_order;	/* (element-type utf8) ids in the order they ended */
 	GHashTable *rooms; /* name → HeraldWsRoomsRoom */
 	GHashTable *users; /* user id → HeraldWsRoomsUser */
 	GPtrArray *dirty;  /* (element-type HeraldWsRoomsConn) to flush */
+	gint64 dirty_since; /* monotonic time of the first dirty connection */
+	gboolean flush_urgent; /* the flush source runs at default priority */
 	GPtrArray *dead_conns;
 	GPtrArray *dead_clients;
 	GPtrArray *orphans; /* (element-type HeraldWsRoomsConn) closing, owner gone */
@@ -117,12 +126,36 @@ herald_ws_rooms_random_id(gchar *buf, gsize size)
 	buf[n] = '\0';
 }
 
+/* the flush source runs in the next iteration whatever else is ready */
+static void
+herald_ws_rooms_hub_urge_flush(HeraldWsRoomsHub *self)
+{
+	if (self->flush_urgent || self->source == NULL)
+		return;
+	self->flush_urgent = TRUE;
+	g_source_set_priority(self->source, G_PRIORITY_DEFAULT);
+}
+
+/* queued frames waited long enough: flush even if other sources stay ready */
+static void
+herald_ws_rooms_hub_check_overdue(HeraldWsRoomsHub *self)
+{
+	if (self->flush_urgent || self->dirty->len == 0)
+		return;
+	if (g_get_monotonic_time() - self->dirty_since >= HERALD_WS_ROOMS_FLUSH_MAX_DELAY_US)
+		herald_ws_rooms_hub_urge_flush(self);
+}
+
 static void
 herald_ws_rooms_hub_mark_dirty(HeraldWsRoomsHub *self, HeraldWsRoomsConn *conn)
 {
 	if (conn->dirty)
 		return;
 	conn->dirty = 1;
+	if (self->dirty->len == 0)
+		self->dirty_since = g_get_monotonic_time();
+	else if ((self->dirty->len & 63) == 0)
+		herald_ws_rooms_hub_check_overdue(self);
 	g_ptr_array_add(self->dirty, conn);
 }
 
@@ -220,6 +253,8 @@ herald_ws_rooms_conn_abort(HeraldWsRoomsConn *conn, HeraldWsRoomsReason why)
 	g_clear_pointer(&conn->rbuf, g_free);
 	conn->rlen = conn->rcap = 0;
 	g_ptr_array_add(hub->dead_conns, conn);
+	/* closed connections are reaped without waiting for a quiet loop */
+	herald_ws_rooms_hub_urge_flush(hub);
 	herald_ws_rooms_conn_notify_closed(conn);
 }
 
@@ -385,8 +420,9 @@ herald_ws_rooms_conn_process(HeraldWsRoomsConn *conn, guint8 *data, gsize len)
 		gsize consumed = 0;
 		HeraldWsParseResult res;
 
-		/* after the peer's close frame nothing more is expected */
-		if (conn->close_received)
+		/* after the peer's close frame nothing more is expected; after a
+		 * broken frame nothing can be parsed */
+		if (conn->close_received || conn->discard_input)
 			return len;
 		res =
 		    herald_ws_parser_feed(&conn->parser, data + off, len - off, &consumed, &frame);
@@ -399,8 +435,12 @@ herald_ws_rooms_conn_process(HeraldWsRoomsConn *conn, guint8 *data, gsize len)
 						   frame.close_code == HERALD_WS_CLOSE_TOO_BIG
 						       ? HERALD_WS_ROOMS_REASON_TOO_BIG
 						       : HERALD_WS_ROOMS_REASON_PROTOCOL);
-			/* nothing after a broken frame can be trusted */
-			conn->close_received = 1;
+			/* nothing after a broken frame can be trusted, but it is
+			 * still read (and dropped) until the peer closes or the close
+			 * deadline: closing a socket with unread input sends a reset,
+			 * which can destroy our close frame before the peer reads it
+			 * (a client still writing a huge message) */
+			conn->discard_input = 1;
 			return len;
 		}
 		off += consumed;
@@ -520,6 +560,7 @@ herald_ws_rooms_hub_epoll_cb(gint fd, GIOCondition condition, gpointer user_data
 	struct epoll_event events[HERALD_WS_ROOMS_EPOLL_BATCH];
 	gint n;
 
+	herald_ws_rooms_hub_check_overdue(self);
 	/* one batch per dispatch keeps the other sources of the loop running */
 	do {
 		n = epoll_wait(self->epfd, events, HERALD_WS_ROOMS_EPOLL_BATCH, 0);
@@ -805,6 +846,7 @@ herald_ws_rooms_client_find_room(HeraldWsRoomsClient *client, const gchar *name)
 static void
 herald_ws_rooms_user_free(HeraldWsRoomsUser *user)
 {
+	g_clear_pointer(&user->rooms, g_hash_table_unref);
 	g_free(user->role_room);
 	g_free(user);
 }
@@ -835,6 +877,58 @@ herald_ws_rooms_client_get_public_id(HeraldWsRoomsClient *client)
 	if (client->proto == HERALD_WS_ROOMS_PROTO_SIO)
 		return herald_ws_rooms_eio_get_socket_id(client);
 	return client->id;
+}
+
+/* a polling client may still have a request in flight when its session ends
+ * (its GET crosses the `1` it sent, or a close the server initiated): like the
+ * reference server it gets "Session ID unknown", but it is no client error, so
+ * it is not counted as one. Bounded: 4096 ids, for a minute. */
+#define HERALD_WS_ROOMS_ENDED_SIDS_MAX 4096
+#define HERALD_WS_ROOMS_ENDED_SIDS_US  (60 * G_USEC_PER_SEC)
+
+static void
+herald_ws_rooms_hub_prune_ended(HeraldWsRoomsHub *self, gint64 now)
+{
+	while (!g_queue_is_empty(&self->ended_order)) {
+		const gchar *id = g_queue_peek_head(&self->ended_order);
+		gint64 *at = g_hash_table_lookup(self->ended_sids, id);
+		if (at != NULL && now - *at < HERALD_WS_ROOMS_ENDED_SIDS_US &&
+		    g_queue_get_length(&self->ended_order) <= HERALD_WS_ROOMS_ENDED_SIDS_MAX)
+			break;
+		g_hash_table_remove(self->ended_sids, id);
+		g_free(g_queue_pop_head(&self->ended_order));
+	}
+}
+
+static void
+herald_ws_rooms_hub_remember_ended(HeraldWsRoomsHub *self, const gchar *sid)
+{
+	gint64 now = g_get_monotonic_time();
+	gint64 *at;
+	gchar *id;
+
+	if (self->ended_sids == NULL || g_hash_table_contains(self->ended_sids, sid))
+		return;
+	id = g_strdup(sid);
+	at = g_new(gint64, 1);
+	*at = now;
+	g_hash_table_insert(self->ended_sids, id, at);
+	g_queue_push_tail(&self->ended_order, g_strdup(sid));
+	herald_ws_rooms_hub_prune_ended(self, now);
+}
+
+/* %TRUE when @sid belonged to a session that ended in the last minute */
+gboolean
+herald_ws_rooms_hub_sid_recently_ended(HeraldWsRoomsHub *self, const gchar *sid)
+{
+	HeraldWsRoomsClient *client;
+	if (sid == NULL)
+		return FALSE;
+	client = g_hash_table_lookup(self->sids, sid);
+	if (client != NULL && client->closed)
+		return TRUE;
+	herald_ws_rooms_hub_prune_ended(self, g_get_monotonic_time());
+	return g_hash_table_contains(self->ended_sids, sid);
 }
 
 HeraldWsRoomsClient *
@@ -882,17 +976,87 @@ herald_ws_rooms_hub_emit_presence(HeraldWsRoomsHub *self,
 	herald_bus_emit_event(self->bus, topic, event);
 }
 
+/* rooms joined by `subscribe` are announced on the bus (room-joined /
+ * room-left) once per (user, room) on this instance; the personal room and the
+ * connection's role room are not (redis-bridge derives them) */
+static gboolean
+herald_ws_rooms_client_room_is_announced(HeraldWsRoomsClient *client,
+					 const gchar *personal,
+					 const gchar *room)
+{
+	return g_strcmp0(room, client->role_room) != 0 && g_strcmp0(room, personal) != 0;
+}
+
+static void
+herald_ws_rooms_hub_emit_membership(HeraldWsRoomsHub *self,
+				    const gchar *user_id,
+				    const gchar *room,
+				    const gchar *topic)
+{
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonNode) payload = NULL;
+	g_autoptr(HeraldEvent) event = NULL;
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "user_id");
+	json_builder_add_string_value(builder, user_id);
+	json_builder_set_member_name(builder, "room");
+	json_builder_add_string_value(builder, room);
+	json_builder_end_object(builder);
+	payload = json_builder_get_root(builder);
+	event = herald_event_new(topic, topic, payload, herald_bus_get_instance_id(self->bus));
+	herald_bus_emit_event(self->bus, topic, event);
+}
+
+/* @delta: +1 when a connection of the user joined @room by subscribe, -1
+ * when it left it */
+static void
+herald_ws_rooms_client_count_room(HeraldWsRoomsClient *client, const gchar *room, gint delta)
+{
+	HeraldWsRoomsHub *hub = client->hub;
+	const gchar *user_id = herald_identity_get_user_id(client->identity);
+	HeraldWsRoomsUser *user = g_hash_table_lookup(hub->users, user_id);
+	guint n;
+
+	if (user == NULL)
+		return;
+	if (user->rooms == NULL)
+		user->rooms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(user->rooms, room));
+	if (delta > 0) {
+		g_hash_table_replace(user->rooms, g_strdup(room), GUINT_TO_POINTER(n + 1));
+		if (n == 0)
+			herald_ws_rooms_hub_emit_membership(hub,
+							    user_id,
+							    room,
+							    HERALD_BUS_TOPIC_ROOM_JOINED);
+	} else if (n > 1) {
+		g_hash_table_replace(user->rooms, g_strdup(room), GUINT_TO_POINTER(n - 1));
+	} else if (n == 1) {
+		g_hash_table_remove(user->rooms, room);
+		herald_ws_rooms_hub_emit_membership(hub, user_id, room, HERALD_BUS_TOPIC_ROOM_LEFT);
+	}
+}
+
 void
 herald_ws_rooms_client_set_expiry(HeraldWsRoomsClient *client, HeraldIdentity *identity)
 {
 	gint64 exp = herald_identity_get_expires(identity);
 	gint64 leeway = client->hub->auth != NULL ? herald_auth_get_leeway(client->hub->auth) : 0;
+	/* ten years is as good as never and keeps the arithmetic in range */
+	const gint64 horizon_s = (gint64)10 * 365 * 24 * 3600;
+	gint64 now_us = g_get_real_time();
+	gint64 left_us;
 	if (exp <= 0) {
 		client->expires = 0;
 		return;
 	}
-	client->expires =
-	    g_get_monotonic_time() + (exp + leeway) * G_USEC_PER_SEC - g_get_real_time();
+	/* `exp` is the issuer's number, anything up to G_MAXINT64: compare in
+	 * seconds before converting, or (exp + leeway) * 10⁶ overflows */
+	if (exp - now_us / G_USEC_PER_SEC > horizon_s - leeway)
+		left_us = horizon_s * G_USEC_PER_SEC;
+	else
+		left_us = (exp + leeway) * G_USEC_PER_SEC - now_us;
+	client->expires = MAX(g_get_monotonic_time() + left_us, 1);
 }
 
 gboolean
@@ -998,15 +1162,27 @@ herald_ws_rooms_client_close(HeraldWsRoomsClient *client)
 					   NULL,
 					   HERALD_WS_ROOMS_REASON_CLIENT);
 	g_ptr_array_add(client->hub->dead_clients, client);
+	herald_ws_rooms_hub_urge_flush(client->hub);
 }
 
 static void
 herald_ws_rooms_client_reap(HeraldWsRoomsClient *client)
 {
 	HeraldWsRoomsHub *hub = client->hub;
+	g_autofree gchar *personal = NULL;
 
-	while (client->rooms != NULL && client->rooms->len > 0)
-		herald_ws_rooms_client_leave_room(client, g_ptr_array_index(client->rooms, 0));
+	if (client->registered) {
+		const gchar *user_id = herald_identity_get_user_id(client->identity);
+		personal = herald_ws_rooms_personal_room(user_id);
+	}
+	while (client->rooms != NULL && client->rooms->len > 0) {
+		HeraldWsRoomsRoom *room = g_ptr_array_index(client->rooms, 0);
+		/* room-left before user-disconnected */
+		if (personal != NULL &&
+		    herald_ws_rooms_client_room_is_announced(client, personal, room->name))
+			herald_ws_rooms_client_count_room(client, room->name, -1);
+		herald_ws_rooms_client_leave_room(client, room);
+	}
 	g_clear_pointer(&client->rooms, g_ptr_array_unref);
 	if (client->registered) {
 		const gchar *user_id = herald_identity_get_user_id(client->identity);
@@ -1025,8 +1201,10 @@ herald_ws_rooms_client_reap(HeraldWsRoomsClient *client)
 	}
 	if (client->eio != NULL)
 		g_clear_pointer(&client->eio, herald_ws_rooms_eio_free);
-	if (client->proto == HERALD_WS_ROOMS_PROTO_SIO)
+	if (client->proto == HERALD_WS_ROOMS_PROTO_SIO) {
 		g_hash_table_remove(hub->sids, client->id);
+		herald_ws_rooms_hub_remember_ended(hub, client->id);
+	}
 	g_queue_unlink(&hub->clients, &client->link);
 	g_clear_pointer(&client->identity, herald_identity_unref);
 	g_free(client->role_room);
@@ -1082,9 +1260,20 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 	}
 	if (herald_ws_rooms_client_in_room(client, room))
 		return TRUE;
-	/* the role room and the personal room do not count */
-	n_subscribed = client->rooms != NULL ? client->rooms->len : 0;
-	n_subscribed -= MIN(n_subscribed, client->role_room != NULL ? 2 : 1);
+	/* the role room and the personal room do not count, even after the
+	 * client left its role room (subtracting 2 from the total would then
+	 * grant one subscription too many) */
+	n_subscribed = 0;
+	if (client->rooms != NULL) {
+		g_autofree gchar *personal =
+		    herald_ws_rooms_personal_room(herald_identity_get_user_id(client->identity));
+		for (guint i = 0; i < client->rooms->len; i++) {
+			HeraldWsRoomsRoom *joined = g_ptr_array_index(client->rooms, i);
+			if (g_strcmp0(joined->name, client->role_room) != 0 &&
+			    g_strcmp0(joined->name, personal) != 0)
+				n_subscribed++;
+		}
+	}
 	if (n_subscribed >= hub->limits.max_subscriptions) {
 		hub->subscribes_refused++;
 		g_set_error(error,
@@ -1097,6 +1286,12 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 	}
 	hub->subscribes++;
 	herald_ws_rooms_client_join(client, room);
+	if (client->registered) {
+		g_autofree gchar *personal =
+		    herald_ws_rooms_personal_room(herald_identity_get_user_id(client->identity));
+		if (herald_ws_rooms_client_room_is_announced(client, personal, room))
+			herald_ws_rooms_client_count_room(client, room, +1);
+	}
 	if (herald_ws_rooms_room_is_presence(room)) {
 		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, room);
 		herald_ws_rooms_hub_emit_room(hub, room, client, "user_joined", payload);
@@ -1117,6 +1312,8 @@ herald_ws_rooms_client_unsubscribe(HeraldWsRoomsClient *client, const gchar *nam
 	personal = herald_ws_rooms_personal_room(herald_identity_get_user_id(client->identity));
 	if (g_strcmp0(name, personal) == 0)
 		return;
+	if (client->registered && herald_ws_rooms_client_room_is_announced(client, personal, name))
+		herald_ws_rooms_client_count_room(client, name, -1);
 	herald_ws_rooms_client_leave_room(client, room);
 	if (herald_ws_rooms_room_is_presence(name)) {
 		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, name);
@@ -1464,6 +1661,7 @@ herald_ws_rooms_hub_deliver(HeraldWsRoomsHub *self, HeraldDelivery *delivery)
 	gboolean broadcast = herald_delivery_get_broadcast(delivery);
 	const gchar *broadcast_room = NULL;
 
+	herald_ws_rooms_hub_check_overdue(self);
 	ctx.hub = self;
 	ctx.delivery = delivery;
 	ctx.event = herald_delivery_get_event(delivery);
@@ -1795,8 +1993,14 @@ static gboolean
 herald_ws_rooms_source_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
 {
 	HeraldWsRoomsHub *self = ((HeraldWsRoomsSource *)source)->hub;
+	gboolean was_urgent = self->flush_urgent;
+
+	self->flush_urgent = FALSE;
 	herald_ws_rooms_hub_flush_all(self);
 	herald_ws_rooms_hub_reap(self);
+	/* back to waiting for a quiet loop, unless urged again meanwhile */
+	if (was_urgent && !self->flush_urgent)
+		g_source_set_priority(source, HERALD_WS_ROOMS_FLUSH_PRIORITY);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -1899,6 +2103,8 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 		self->auth = g_object_ref(auth);
 	self->policy = herald_ws_rooms_policy_new();
 	self->sids = g_hash_table_new(g_str_hash, g_str_equal);
+	self->ended_sids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_queue_init(&self->ended_order);
 	self->rooms = g_hash_table_new_full(g_str_hash,
 					    g_str_equal,
 					    NULL,
@@ -1941,7 +2147,7 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	self->epoll_id = g_unix_fd_add(self->epfd, G_IO_IN, herald_ws_rooms_hub_epoll_cb, self);
 	self->source = g_source_new(&herald_ws_rooms_source_funcs, sizeof(HeraldWsRoomsSource));
 	((HeraldWsRoomsSource *)self->source)->hub = self;
-	g_source_set_priority(self->source, G_PRIORITY_DEFAULT);
+	g_source_set_priority(self->source, HERALD_WS_ROOMS_FLUSH_PRIORITY);
 	g_source_set_static_name(self->source, "herald-ws-rooms-flush");
 	g_source_attach(self->source, NULL);
 	herald_ws_rooms_hub_restart_sweep(self);
@@ -2044,6 +2250,8 @@ herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 	g_clear_pointer(&self->dead_clients, g_ptr_array_unref);
 	g_clear_pointer(&self->orphans, g_ptr_array_unref);
 	g_clear_pointer(&self->sids, g_hash_table_unref);
+	g_clear_pointer(&self->ended_sids, g_hash_table_unref);
+	g_queue_clear_full(&self->ended_order, g_free);
 	g_clear_pointer(&self->rooms, g_hash_table_unref);
 	g_clear_pointer(&self->users, g_hash_table_unref);
 	g_clear_pointer(&self->rejects, g_hash_table_unref);

@@ -98,6 +98,7 @@ struct _HeraldWsRoomsConn {
 	guint8 ping_sent : 1;
 	guint8 notified : 1;	  /* closed callback ran */
 	guint8 pending_input : 1; /* rbuf holds bytes read ahead by libsoup */
+	guint8 discard_input : 1; /* after a broken frame: read and drop until EOF */
 	HeraldWsRoomsProto proto;
 	HeraldWsRoomsQueue queue;
 	HeraldWsParser parser;
@@ -253,6 +254,8 @@ void
 herald_ws_rooms_hub_count_out(HeraldWsRoomsHub *self, gsize frames);
 HeraldWsRoomsClient *
 herald_ws_rooms_hub_lookup_sid(HeraldWsRoomsHub *self, const gchar *sid);
+gboolean
+herald_ws_rooms_hub_sid_recently_ended(HeraldWsRoomsHub *self, const gchar *sid);
 void
 herald_ws_rooms_hub_wake(HeraldWsRoomsHub *self);
 

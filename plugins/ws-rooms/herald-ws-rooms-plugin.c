@@ -353,11 +353,13 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 		g_autofree gchar *prefix = g_str_has_suffix(sio_path, "/")
 					       ? g_strdup(sio_path)
 					       : g_strdup_printf("%s/", sio_path);
+		/* during shutdown polling sessions still fetch their `41`; new
+		 * sessions are refused by the admission check */
 		herald_host_add_http_route(host,
 					   plugin,
 					   "GET;POST;OPTIONS",
 					   prefix,
-					   HERALD_HTTP_ROUTE_PREFIX,
+					   HERALD_HTTP_ROUTE_PREFIX | HERALD_HTTP_ROUTE_DURING_SHUTDOWN,
 					   HERALD_HTTP_AUTH_NONE,
 					   herald_ws_rooms_plugin_sio_cb,
 					   self);
@@ -397,7 +399,9 @@ herald_ws_rooms_plugin_shutdown_poll_cb(gpointer user_data)
 	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
 	GCancellable *cancellable = g_task_get_cancellable(self->shutdown_task);
 
-	if (herald_ws_rooms_hub_get_n_open(self->hub) > 0 &&
+	/* closing handshakes and the last long-poll answers still going out */
+	if ((herald_ws_rooms_hub_get_n_open(self->hub) > 0 ||
+	     herald_ws_rooms_eio_get_n_responses() > 0) &&
 	    g_get_monotonic_time() < self->shutdown_deadline &&
 	    !g_cancellable_is_cancelled(cancellable))
 		return G_SOURCE_CONTINUE;

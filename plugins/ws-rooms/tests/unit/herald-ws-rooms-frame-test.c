@@ -229,6 +229,126 @@ herald_ws_rooms_frame_close_func(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(frame.close_code, ==, HERALD_WS_CLOSE_NO_STATUS);
 }
 
+/* UTF-8 is checked on the whole message: a character may straddle fragments,
+ * but a message that is not UTF-8 once reassembled is refused with 1007 */
+static void
+herald_ws_rooms_frame_utf8_fragments_func(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	HeraldWsFrame frame;
+
+	/* "ñ" is c3 b1 */
+	fixture_add_frame(fx, HERALD_WS_OPCODE_TEXT, FALSE, "a\xc3", 2);
+	fixture_add_frame(fx, HERALD_WS_OPCODE_CONTINUATION, TRUE, "\xb1z", 2);
+	g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_FRAGMENT);
+	g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_MESSAGE);
+	g_assert_cmpmem(out->data, out->len, "a\xc3\xb1z", 4);
+
+	fixture_add_frame(fx, HERALD_WS_OPCODE_TEXT, FALSE, "b\xc3", 2);
+	fixture_add_frame(fx, HERALD_WS_OPCODE_CONTINUATION, TRUE, "(", 1);
+	g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_FRAGMENT);
+	g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_ERROR);
+	g_assert_cmpuint(frame.close_code, ==, HERALD_WS_CLOSE_BAD_DATA);
+	g_assert_nonnull(frame.error);
+}
+
+/* several frames in one read, payload lengths in every encoding, the mask
+ * applied to payloads whose length is not a multiple of 4 */
+static void
+herald_ws_rooms_frame_lengths_func(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	gsize sizes[] = {0, 1, 3, 125, 126, 127, 1000, 1023};
+	guint8 long_form[] = {0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 'o', 'k'};
+	HeraldWsFrame frame;
+
+	for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		g_autofree gchar *payload = g_malloc(sizes[i] + 1);
+		for (gsize j = 0; j < sizes[i]; j++)
+			payload[j] = (gchar)('a' + (i + j) % 26);
+		fixture_add_frame(fx, HERALD_WS_OPCODE_TEXT, TRUE, payload, sizes[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_MESSAGE);
+		g_assert_cmpuint(out->len, ==, sizes[i]);
+		for (gsize j = 0; j < sizes[i]; j++)
+			g_assert_cmpint(out->data[j], ==, 'a' + (i + j) % 26);
+	}
+	g_assert_cmpuint(fx->in->len, ==, 0);
+
+	/* a 64-bit length for a short payload is accepted */
+	g_byte_array_append(fx->in, long_form, sizeof(long_form));
+	g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_MESSAGE);
+	g_assert_cmpmem(out->data, out->len, "ok", 2);
+
+	/* exactly the limit passes, one byte more does not */
+	{
+		g_autofree gchar *max = g_strnfill(1025, 'm');
+		fixture_add_frame(fx, HERALD_WS_OPCODE_TEXT, TRUE, max, 1024);
+		g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_MESSAGE);
+		g_assert_cmpuint(out->len, ==, 1024);
+		fixture_add_frame(fx, HERALD_WS_OPCODE_BINARY, TRUE, max, 1025);
+		g_assert_cmpint(fixture_feed(fx, &frame, out), ==, HERALD_WS_PARSE_ERROR);
+		g_assert_cmpuint(frame.close_code, ==, HERALD_WS_CLOSE_TOO_BIG);
+	}
+}
+
+static void
+herald_ws_rooms_frame_close_codes_func(void)
+{
+	guint valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4000, 4999};
+	guint invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535};
+
+	for (guint i = 0; i < G_N_ELEMENTS(valid); i++)
+		g_assert_true(herald_ws_close_code_is_valid(valid[i]));
+	for (guint i = 0; i < G_N_ELEMENTS(invalid); i++) {
+		HeraldWsParser parser;
+		HeraldWsFrame frame;
+		gsize consumed = 0;
+		guint8 payload[2] = {invalid[i] >> 8, invalid[i] & 0xff};
+		g_autoptr(GBytes) bytes = herald_ws_frame_new_masked(HERALD_WS_OPCODE_CLOSE,
+								     TRUE,
+								     payload,
+								     2,
+								     0x0badf00d);
+		g_autofree guint8 *buf =
+		    g_memdup2(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+
+		g_assert_false(herald_ws_close_code_is_valid(invalid[i]));
+		herald_ws_parser_init(&parser, 1024, TRUE);
+		g_assert_cmpint(herald_ws_parser_feed(&parser,
+						      buf,
+						      g_bytes_get_size(bytes),
+						      &consumed,
+						      &frame),
+				==,
+				HERALD_WS_PARSE_ERROR);
+		g_assert_cmpuint(frame.close_code, ==, HERALD_WS_CLOSE_PROTOCOL_ERROR);
+		herald_ws_parser_clear(&parser);
+	}
+	{
+		/* a close reason must be UTF-8 */
+		HeraldWsParser parser;
+		HeraldWsFrame frame;
+		gsize consumed = 0;
+		const guint8 reason[] = {0x03, 0xe8, 0xff, 0xfe}; /* 1000, not UTF-8 */
+		g_autoptr(GBytes) bytes =
+		    herald_ws_frame_new_masked(HERALD_WS_OPCODE_CLOSE, TRUE, reason, 4, 0x01020304);
+		g_autofree guint8 *buf =
+		    g_memdup2(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+		herald_ws_parser_init(&parser, 1024, TRUE);
+		g_assert_cmpint(herald_ws_parser_feed(&parser,
+						      buf,
+						      g_bytes_get_size(bytes),
+						      &consumed,
+						      &frame),
+				==,
+				HERALD_WS_PARSE_ERROR);
+		g_assert_cmpuint(frame.close_code, ==, HERALD_WS_CLOSE_BAD_DATA);
+		herald_ws_parser_clear(&parser);
+	}
+}
+
 static void
 herald_ws_rooms_frame_build_func(void)
 {
@@ -312,7 +432,21 @@ main(int argc, char **argv)
 		   fixture_setup,
 		   herald_ws_rooms_frame_close_func,
 		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/frame/utf8-fragments",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   herald_ws_rooms_frame_utf8_fragments_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/frame/lengths",
+		   Fixture,
+		   NULL,
+		   fixture_setup,
+		   herald_ws_rooms_frame_lengths_func,
+		   fixture_teardown);
 	g_test_add_func("/herald/ws-rooms/frame/errors", herald_ws_rooms_frame_errors_func);
+	g_test_add_func("/herald/ws-rooms/frame/close-codes",
+			herald_ws_rooms_frame_close_codes_func);
 	g_test_add_func("/herald/ws-rooms/frame/build", herald_ws_rooms_frame_build_func);
 	return g_test_run();
 }

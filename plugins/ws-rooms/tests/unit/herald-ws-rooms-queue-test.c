@@ -135,11 +135,100 @@ herald_ws_rooms_queue_drop_func(void)
 	close(fds[0]);
 }
 
+/* on a SOCK_SEQPACKET socketpair every sendmsg() is one record, so the records
+ * show how the queue batched its frames: up to 64 per system call */
+static void
+herald_ws_rooms_queue_one_write_func(void)
+{
+	HeraldWsRoomsQueue queue = {0};
+	g_autoptr(GBytes) a = g_bytes_new_static("aaa", 3);
+	g_autoptr(GBytes) b = g_bytes_new_static("bb", 2);
+	guint8 buf[4096];
+	gint fds[2];
+	gsize written = 0;
+	gssize n;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds), ==, 0);
+	for (guint i = 0; i < 10; i++)
+		herald_ws_rooms_queue_push(&queue, i % 2 == 0 ? a : b);
+	g_assert_cmpint(herald_ws_rooms_queue_flush(&queue, fds[0], &written),
+			==,
+			HERALD_WS_ROOMS_FLUSH_DONE);
+	g_assert_cmpuint(written, ==, 25);
+	/* ten frames, one record */
+	n = recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT);
+	g_assert_cmpint(n, ==, 25);
+	g_assert_cmpmem(buf, 10, "aaabbaaabb", 10);
+	g_assert_cmpint(recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT), ==, -1);
+
+	/* 100 frames: 64 in the first call, 36 in the second */
+	for (guint i = 0; i < 100; i++)
+		herald_ws_rooms_queue_push(&queue, i % 2 == 0 ? a : b);
+	g_assert_cmpint(herald_ws_rooms_queue_flush(&queue, fds[0], &written),
+			==,
+			HERALD_WS_ROOMS_FLUSH_DONE);
+	g_assert_cmpuint(written, ==, 250);
+	g_assert_cmpint(recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT), ==, 32 * 3 + 32 * 2);
+	g_assert_cmpint(recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT), ==, 18 * 3 + 18 * 2);
+	g_assert_cmpint(recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT), ==, -1);
+	g_assert_null(queue.items);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* the ring keeps its order when it grows while partly consumed */
+static void
+herald_ws_rooms_queue_ring_func(void)
+{
+	HeraldWsRoomsQueue queue = {0};
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	g_autoptr(GString) want = g_string_new(NULL);
+	g_autofree guint8 *big = g_malloc0(300000);
+	g_autoptr(GBytes) head = g_bytes_new_static(big, 300000);
+	gint fds[2];
+	gint sndbuf = 4096;
+	gsize written = 0;
+	HeraldWsRoomsFlush rc;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	herald_ws_rooms_queue_push(&queue, head);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GBytes) item = g_bytes_new(&"0123456789"[i], 1);
+		herald_ws_rooms_queue_push(&queue, item);
+	}
+	/* the big head is only partly written */
+	g_assert_cmpint(herald_ws_rooms_queue_flush(&queue, fds[0], &written),
+			==,
+			HERALD_WS_ROOMS_FLUSH_AGAIN);
+	g_assert_cmpuint(queue.offset, >, 0);
+	for (guint i = 3; i < 10; i++) {
+		g_autoptr(GBytes) item = g_bytes_new(&"0123456789"[i], 1);
+		herald_ws_rooms_queue_push(&queue, item);
+	}
+	g_assert_cmpuint(queue.bytes, ==, 300000 + 10 - written);
+	do {
+		guint8 buf[65536];
+		gssize n;
+		rc = herald_ws_rooms_queue_flush(&queue, fds[0], &written);
+		g_assert_cmpint(rc, !=, HERALD_WS_ROOMS_FLUSH_ERROR);
+		while ((n = recv(fds[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			g_byte_array_append(out, buf, (guint)n);
+	} while (rc == HERALD_WS_ROOMS_FLUSH_AGAIN);
+	g_assert_cmpuint(out->len, ==, 300010);
+	g_assert_cmpmem(out->data + 300000, 10, "0123456789", 10);
+	g_assert_cmpuint(queue.bytes, ==, 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/herald/ws-rooms/queue/batch", herald_ws_rooms_queue_batch_func);
+	g_test_add_func("/herald/ws-rooms/queue/one-write", herald_ws_rooms_queue_one_write_func);
+	g_test_add_func("/herald/ws-rooms/queue/ring", herald_ws_rooms_queue_ring_func);
 	g_test_add_func("/herald/ws-rooms/queue/full", herald_ws_rooms_queue_full_func);
 	g_test_add_func("/herald/ws-rooms/queue/drop", herald_ws_rooms_queue_drop_func);
 	return g_test_run();
