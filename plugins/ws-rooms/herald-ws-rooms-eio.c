@@ -126,7 +126,12 @@ herald_ws_rooms_eio_queue_packet(HeraldWsRoomsClient *client, GBytes *packet)
 	const HeraldWsRoomsLimits *limits = herald_ws_rooms_hub_get_limits(client->hub);
 	gsize size = g_bytes_get_size(packet);
 
-	if (eio->packets.length > 0 && eio->packets_bytes + size > limits->outgoing_buffer_bytes) {
+	/* a polling client has no kernel socket buffer between two polls: it may hold
+	 * one polling response (max-payload) on top of the configured buffer, so a
+	 * burst that a websocket connection absorbs does not drop it */
+	guint64 limit = limits->outgoing_buffer_bytes + (eio->upgraded ? 0 : limits->max_payload);
+
+	if (eio->packets.length > 0 && eio->packets_bytes + size > limit) {
 		herald_ws_rooms_eio_close(client,
 					  HERALD_WS_CLOSE_SLOW_CONSUMER,
 					  "slow consumer",

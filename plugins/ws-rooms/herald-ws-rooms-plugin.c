@@ -93,7 +93,7 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      1073741824,
      NULL,
      0,
-     "unsent bytes queued per connection; a client that does not read is closed with 4008"},
+     "unsent bytes queued per connection (Socket.IO polling: plus one max-payload); a client that does not read is closed with 4008"},
     {"idle-timeout-ms",
      HERALD_CONFIG_UINT,
      "60000",

@@ -1697,7 +1697,9 @@ eio_polling_refused_func(void)
 static void
 eio_polling_slow_consumer_func(void)
 {
-	g_autoptr(HeraldTestDaemon) daemon = start_daemon("outgoing-buffer-bytes=65536");
+	/* the bound is outgoing-buffer-bytes plus one polling response (max-payload) */
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("outgoing-buffer-bytes=65536\nmax-payload=4096");
 	g_autofree gchar *sid = eio_handshake(daemon);
 	g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
 	g_autofree gchar *token = make_token("5", "CLIENT", 3600);
