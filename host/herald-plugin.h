@@ -148,4 +148,20 @@ herald_plugin_get_state_reason(HeraldPlugin *self);
 void
 herald_plugin_set_state(HeraldPlugin *self, HeraldPluginState state, const gchar *reason);
 
+/**
+ * HERALD_PLUGIN_DEFINE_QUERY_TYPE:
+ * @type: the plugin's #GType expression, e.g. `HERALD_TYPE_WS_ROOMS_PLUGIN`
+ *
+ * Defines herald_plugin_query_type(), the one symbol a plugin module exports
+ * and the loader looks up. Use it once, at file scope, in the module's main file.
+ *
+ * Since: 0.1
+ */
+#define HERALD_PLUGIN_DEFINE_QUERY_TYPE(type)                                                      \
+	G_MODULE_EXPORT GType herald_plugin_query_type(void);                                      \
+	G_MODULE_EXPORT GType herald_plugin_query_type(void)                                       \
+	{                                                                                          \
+		return (type);                                                                     \
+	}
+
 G_END_DECLS

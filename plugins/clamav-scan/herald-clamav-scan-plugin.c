@@ -270,11 +270,4 @@ herald_clamav_scan_plugin_class_init(HeraldClamavScanPluginClass *klass)
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_CLAMAV_SCAN_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_CLAMAV_SCAN_PLUGIN)

@@ -2398,11 +2398,4 @@ herald_files_minio_plugin_class_init(HeraldFilesMinioPluginClass *klass)
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_FILES_MINIO_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_FILES_MINIO_PLUGIN)

@@ -2416,11 +2416,4 @@ herald_notifier_whatsapp_plugin_class_init(HeraldNotifierWhatsappPluginClass *kl
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_NOTIFIER_WHATSAPP_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_NOTIFIER_WHATSAPP_PLUGIN)

@@ -2083,11 +2083,4 @@ herald_redis_bridge_plugin_class_init(HeraldRedisBridgePluginClass *klass)
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_REDIS_BRIDGE_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_REDIS_BRIDGE_PLUGIN)

@@ -305,11 +305,4 @@ herald_stats_filter_plugin_class_init(HeraldStatsFilterPluginClass *klass)
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_STATS_FILTER_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_STATS_FILTER_PLUGIN)

@@ -499,11 +499,4 @@ herald_ws_rooms_plugin_class_init(HeraldWsRoomsPluginClass *klass)
 }
 
 /* the one symbol this module exports */
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_WS_ROOMS_PLUGIN;
-}
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_WS_ROOMS_PLUGIN)

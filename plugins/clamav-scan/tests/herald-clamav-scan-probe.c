@@ -169,11 +169,5 @@ herald_clamav_scan_probe_class_init(HeraldClamavScanProbeClass *klass)
 	HERALD_PLUGIN_CLASS(klass)->startup = herald_clamav_scan_probe_startup;
 }
 
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_CLAMAV_SCAN_PROBE;
-}
+/* the one symbol this module exports */
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_CLAMAV_SCAN_PROBE)

@@ -159,11 +159,5 @@ herald_redis_probe_plugin_class_init(HeraldRedisProbePluginClass *klass)
 	HERALD_PLUGIN_CLASS(klass)->startup = herald_redis_probe_plugin_startup;
 }
 
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void);
-
-G_MODULE_EXPORT GType
-herald_plugin_query_type(void)
-{
-	return HERALD_TYPE_REDIS_PROBE_PLUGIN;
-}
+/* the one symbol this module exports */
+HERALD_PLUGIN_DEFINE_QUERY_TYPE(HERALD_TYPE_REDIS_PROBE_PLUGIN)
