@@ -15,6 +15,7 @@
 
 #include "herald-ws-rooms-hub.h"
 #include "herald-ws-rooms-packet.h"
+#include "herald-ws-rooms-writers.h"
 
 #define HERALD_WS_ROOMS_SCRATCH_SIZE	(64 * 1024)
 #define HERALD_WS_ROOMS_EPOLL_BATCH	256
@@ -40,6 +41,12 @@ typedef struct {
 	HeraldWsRoomsHub *hub;
 } HeraldWsRoomsSource;
 
+/* one connection's flush in a write pass, written by whichever thread did it */
+typedef struct {
+	gsize written;
+	HeraldWsRoomsFlush rc;
+} HeraldWsRoomsPassResult;
+
 struct _HeraldWsRoomsHub {
 	HeraldBus *bus;		     /* (owned) */
 	HeraldAuth *auth;	     /* (owned) (nullable) */
@@ -57,6 +64,10 @@ struct _HeraldWsRoomsHub {
 	GHashTable *rooms; /* name → HeraldWsRoomsRoom */
 	GHashTable *users; /* user id → HeraldWsRoomsUser */
 	GPtrArray *dirty;  /* (element-type HeraldWsRoomsConn) to flush */
+	HeraldWsRoomsWriters *writers; /* (owned) (nullable) threads of the write pass */
+	HeraldWsRoomsConn **pass;      /* the write pass: connections… */
+	HeraldWsRoomsPassResult *results; /* …and what their flush returned */
+	guint pass_cap;
 	gint64 dirty_since; /* monotonic time of the first dirty connection */
 	gboolean flush_urgent; /* the flush source runs at default priority */
 	GPtrArray *dead_conns;
@@ -350,15 +361,10 @@ herald_ws_rooms_conn_send_text(HeraldWsRoomsConn *conn, const gchar *text, gsize
 	return TRUE;
 }
 
+/* main thread, after the queue was flushed (here or by a write pass) */
 static void
-herald_ws_rooms_conn_flush(HeraldWsRoomsConn *conn)
+herald_ws_rooms_conn_flushed(HeraldWsRoomsConn *conn, HeraldWsRoomsFlush rc, gsize written)
 {
-	HeraldWsRoomsFlush rc;
-	gsize written = 0;
-
-	if (conn->state == HERALD_WS_ROOMS_CONN_DEAD)
-		return;
-	rc = herald_ws_rooms_queue_flush(&conn->queue, conn->fd, &written);
 	conn->hub->bytes_out += written;
 	if (rc == HERALD_WS_ROOMS_FLUSH_ERROR) {
 		herald_ws_rooms_conn_abort(conn, HERALD_WS_ROOMS_REASON_IO_ERROR);
@@ -377,6 +383,18 @@ herald_ws_rooms_conn_flush(HeraldWsRoomsConn *conn)
 		else
 			shutdown(conn->fd, SHUT_WR);
 	}
+}
+
+static void
+herald_ws_rooms_conn_flush(HeraldWsRoomsConn *conn)
+{
+	HeraldWsRoomsFlush rc;
+	gsize written = 0;
+
+	if (conn->state == HERALD_WS_ROOMS_CONN_DEAD)
+		return;
+	rc = herald_ws_rooms_queue_flush(&conn->queue, conn->fd, &written);
+	herald_ws_rooms_conn_flushed(conn, rc, written);
 }
 
 static void
@@ -1950,11 +1968,34 @@ herald_ws_rooms_hub_reap(HeraldWsRoomsHub *self)
 	g_ptr_array_set_size(self->dead_conns, 0);
 }
 
+/* any thread of the write pass: only the queues and sockets of its range */
+static void
+herald_ws_rooms_hub_write_range(guint begin, guint end, gpointer user_data)
+{
+	HeraldWsRoomsHub *self = user_data;
+	for (guint i = begin; i < end; i++) {
+		HeraldWsRoomsConn *conn = self->pass[i];
+		HeraldWsRoomsPassResult *result = &self->results[i];
+		result->written = 0;
+		result->rc = herald_ws_rooms_queue_flush(&conn->queue, conn->fd, &result->written);
+	}
+}
+
+/*
+ * The write pass. Input that libsoup read ahead is handled first, on this
+ * thread (it may queue, close, abort). Then every live connection's queue
+ * goes out, spread over the writer threads; only the queues and the
+ * sockets are touched there, and this thread waits inside the pass, so no
+ * other code can see a half-written queue. The results (errors, EPOLLOUT,
+ * closing handshakes) are applied back here.
+ */
 static void
 herald_ws_rooms_hub_flush_all(HeraldWsRoomsHub *self)
 {
 	/* connections marked while flushing land in the next round */
 	g_autoptr(GPtrArray) dirty = self->dirty;
+	guint n = 0;
+
 	self->dirty = g_ptr_array_sized_new(MAX(dirty->len, 16));
 	for (guint i = 0; i < dirty->len; i++) {
 		HeraldWsRoomsConn *conn = g_ptr_array_index(dirty, i);
@@ -1962,15 +2003,26 @@ herald_ws_rooms_hub_flush_all(HeraldWsRoomsHub *self)
 	}
 	for (guint i = 0; i < dirty->len; i++) {
 		HeraldWsRoomsConn *conn = g_ptr_array_index(dirty, i);
-		if (conn->state == HERALD_WS_ROOMS_CONN_DEAD)
-			continue;
-		if (conn->pending_input) {
+		if (conn->state != HERALD_WS_ROOMS_CONN_DEAD && conn->pending_input) {
 			conn->pending_input = 0;
 			herald_ws_rooms_conn_process_buffered(conn);
-			if (conn->state == HERALD_WS_ROOMS_CONN_DEAD)
-				continue;
 		}
-		herald_ws_rooms_conn_flush(conn);
+	}
+	if (dirty->len > self->pass_cap) {
+		self->pass_cap = MAX(dirty->len, 2 * self->pass_cap);
+		self->pass = g_renew(HeraldWsRoomsConn *, self->pass, self->pass_cap);
+		self->results = g_renew(HeraldWsRoomsPassResult, self->results, self->pass_cap);
+	}
+	for (guint i = 0; i < dirty->len; i++) {
+		HeraldWsRoomsConn *conn = g_ptr_array_index(dirty, i);
+		if (conn->state != HERALD_WS_ROOMS_CONN_DEAD)
+			self->pass[n++] = conn;
+	}
+	herald_ws_rooms_writers_run(self->writers, n, herald_ws_rooms_hub_write_range, self);
+	for (guint i = 0; i < n; i++) {
+		HeraldWsRoomsConn *conn = self->pass[i];
+		if (conn->state != HERALD_WS_ROOMS_CONN_DEAD)
+			herald_ws_rooms_conn_flushed(conn, self->results[i].rc, self->results[i].written);
 	}
 }
 
@@ -2167,6 +2219,19 @@ herald_ws_rooms_hub_set_limits(HeraldWsRoomsHub *self, const HeraldWsRoomsLimits
 	herald_ws_rooms_hub_restart_sweep(self);
 }
 
+/* threads that share the write pass with the main thread (0: none) */
+void
+herald_ws_rooms_hub_set_writer_threads(HeraldWsRoomsHub *self, guint n_threads)
+{
+	if (self->writers != NULL && herald_ws_rooms_writers_get_n_threads(self->writers) == n_threads)
+		return;
+	/* no pass is running: they only run inside the flush source */
+	g_clear_pointer(&self->writers, herald_ws_rooms_writers_free);
+	if (n_threads > 0)
+		self->writers = herald_ws_rooms_writers_new(n_threads);
+	g_debug("write pass on %u threads", n_threads + 1);
+}
+
 const HeraldWsRoomsLimits *
 herald_ws_rooms_hub_get_limits(HeraldWsRoomsHub *self)
 {
@@ -2245,6 +2310,9 @@ herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 	}
 	if (self->epfd >= 0)
 		close(self->epfd);
+	g_clear_pointer(&self->writers, herald_ws_rooms_writers_free);
+	g_clear_pointer(&self->pass, g_free);
+	g_clear_pointer(&self->results, g_free);
 	g_clear_pointer(&self->dirty, g_ptr_array_unref);
 	g_clear_pointer(&self->dead_conns, g_ptr_array_unref);
 	g_clear_pointer(&self->dead_clients, g_ptr_array_unref);
@@ -2330,6 +2398,14 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "messages_in_total", "t", self->messages_in);
 	g_variant_dict_insert(dict, "messages_out_total", "t", self->messages_out);
 	g_variant_dict_insert(dict, "bytes_out_total", "t", self->bytes_out);
+	g_variant_dict_insert(dict,
+			      "writer_threads",
+			      "u",
+			      herald_ws_rooms_writers_get_n_threads(self->writers));
+	g_variant_dict_insert(dict,
+			      "parallel_write_passes_total",
+			      "t",
+			      herald_ws_rooms_writers_get_parallel_runs(self->writers));
 	g_variant_dict_insert(dict, "deliveries_total", "t", self->deliveries);
 	g_variant_dict_insert(dict, "delivered_total", "t", self->delivered);
 	g_variant_dict_insert(dict, "subscribes_total", "t", self->subscribes);

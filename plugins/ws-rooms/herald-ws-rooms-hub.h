@@ -199,6 +199,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldWsRoomsHub, herald_ws_rooms_hub_free)
 
 void
 herald_ws_rooms_hub_set_limits(HeraldWsRoomsHub *self, const HeraldWsRoomsLimits *limits);
+void
+herald_ws_rooms_hub_set_writer_threads(HeraldWsRoomsHub *self, guint n_threads);
 const HeraldWsRoomsLimits *
 herald_ws_rooms_hub_get_limits(HeraldWsRoomsHub *self);
 void

@@ -7,6 +7,7 @@
 #include "herald-ws-rooms-eio.h"
 #include "herald-ws-rooms-hub.h"
 #include "herald-ws-rooms-plugin.h"
+#include "herald-ws-rooms-writers.h"
 
 struct _HeraldWsRoomsPlugin {
 	HeraldPlugin parent_instance;
@@ -150,6 +151,14 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      NULL,
      0,
      "how long a closing handshake may take before the socket is dropped"},
+    {"writer-threads",
+     HERALD_CONFIG_STRING,
+     "auto",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NOT_EMPTY,
+     "threads that write a fan-out to the sockets besides the main thread: auto (one per CPU beyond the first, at most 4) or 0-64"},
     {"allowed-origins",
      HERALD_CONFIG_LIST,
      NULL,
@@ -175,6 +184,7 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	g_autoptr(HeraldWsRoomsPolicy) policy = herald_ws_rooms_policy_new();
 	HeraldWsRoomsLimits limits = {0};
 	const gchar *broadcast = herald_plugin_get_config_string(plugin, "broadcast-room");
+	guint writer_threads = 0;
 
 	if (!herald_ws_rooms_policy_load(policy,
 					 herald_plugin_get_config(plugin),
@@ -200,8 +210,13 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	limits.allowed_origins = herald_plugin_get_config_strv(plugin, "allowed-origins");
 	limits.broadcast_room = broadcast != NULL && broadcast[0] != '\0' ? g_strdup(broadcast)
 									  : NULL;
+	if (!herald_ws_rooms_writers_parse(herald_plugin_get_config_string(plugin, "writer-threads"),
+					   &writer_threads,
+					   error))
+		return FALSE;
 	herald_ws_rooms_hub_set_limits(self->hub, &limits);
 	herald_ws_rooms_limits_clear(&limits);
+	herald_ws_rooms_hub_set_writer_threads(self->hub, writer_threads);
 	herald_ws_rooms_hub_set_policy(self->hub, g_steal_pointer(&policy));
 	return TRUE;
 }
@@ -486,6 +501,18 @@ herald_ws_rooms_plugin_dispose(GObject *object)
 }
 
 static void
+herald_ws_rooms_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problems)
+{
+	g_autoptr(GError) error = NULL;
+	guint n_threads = 0;
+
+	if (!herald_ws_rooms_writers_parse(herald_plugin_get_config_string(plugin, "writer-threads"),
+					   &n_threads,
+					   &error))
+		herald_plugin_add_config_problem(plugin, problems, "writer-threads", error->message);
+}
+
+static void
 herald_ws_rooms_plugin_class_init(HeraldWsRoomsPluginClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
@@ -496,6 +523,7 @@ herald_ws_rooms_plugin_class_init(HeraldWsRoomsPluginClass *klass)
 	plugin_class->shutdown_async = herald_ws_rooms_plugin_shutdown_async;
 	plugin_class->shutdown_finish = herald_ws_rooms_plugin_shutdown_finish;
 	plugin_class->add_stats = herald_ws_rooms_plugin_add_stats;
+	plugin_class->check_config = herald_ws_rooms_plugin_check_config;
 }
 
 /* the one symbol this module exports */

@@ -2133,6 +2133,77 @@ plain_idle_timeout_func(void)
 	stop_daemon(daemon);
 }
 
+/* writer-threads: refused values say where and why (--check-config and a
+ * reload, which keeps the old value); a good value applies live */
+static void
+plain_writer_threads_func(void)
+{
+	const gchar *bad[] = {"two", "65", "-1", "1.5"};
+	g_autoptr(HeraldTestDaemon) daemon = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(RawClient) client = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *dir = herald_test_mkdtemp();
+		g_autofree gchar *body = g_strdup_printf(
+		    "[host]\nplugins=ws-rooms\ndbus=none\n[ws-rooms]\nwriter-threads=%s\n", bad[i]);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", body);
+		g_autofree gchar *expect =
+		    g_strdup_printf("%s:ws-rooms:writer-threads: “%s” is not “auto” or a number of "
+				    "threads from 0 to 64",
+				    fn,
+				    bad[i]);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("expected '%s' in:\n%s", expect, err);
+		herald_test_rm_rf(dir);
+	}
+
+	daemon = start_daemon("writer-threads=3");
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "writer_threads"), ==, 3);
+	client = raw_client_open(daemon, "1", "SELLER");
+
+	/* a bad value on reload: refused, the running value stays */
+	g_assert_true(g_file_get_contents(daemon->config_file, &config, NULL, &error));
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *updated = g_strdup_printf("%s\n[ws-rooms]\nwriter-threads=lots\n", config);
+		g_assert_true(g_file_set_contents(daemon->config_file, updated, -1, &error));
+		g_assert_no_error(error);
+	}
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon,
+						  "writer-threads: “lots” is not “auto”",
+						  WAIT_MS));
+	g_clear_pointer(&stats, json_node_unref);
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "writer_threads"), ==, 3);
+
+	/* a good one applies without a restart; connections stay */
+	{
+		g_autofree gchar *updated = g_strdup_printf("%s\n[ws-rooms]\nwriter-threads=0\n", config);
+		g_assert_true(g_file_set_contents(daemon->config_file, updated, -1, &error));
+		g_assert_no_error(error);
+	}
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon, "configuration reloaded", WAIT_MS));
+	g_clear_pointer(&stats, json_node_unref);
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "writer_threads"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:room:seller", "{\"type\":\"after\"}"), ==, 1);
+	{
+		g_autoptr(JsonNode) msg = raw_next_json(client);
+		g_assert_cmpstr(herald_test_json_get_string(msg, "type"), ==, "after");
+	}
+	stop_daemon(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2153,6 +2224,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/plain/far-expiry", plain_far_expiry_func);
 	g_test_add_func("/herald/ws-rooms/plain/slow-consumer", plain_slow_consumer_func);
 	g_test_add_func("/herald/ws-rooms/plain/reload", plain_reload_func);
+	g_test_add_func("/herald/ws-rooms/plain/writer-threads", plain_writer_threads_func);
 	g_test_add_func("/herald/ws-rooms/eio/bad-requests", eio_bad_requests_func);
 	g_test_add_func("/herald/ws-rooms/eio/polling", eio_polling_func);
 	g_test_add_func("/herald/ws-rooms/eio/polling-refused", eio_polling_refused_func);

@@ -739,6 +739,103 @@ hub_user_limit_race_func(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(stat_get(fx, "closes_total", "server_full"), ==, 1);
 }
 
+/* the write pass spread over threads: 160 connections (5 chunks), several passes with
+ * batched frames, one peer gone (EPIPE in a writer thread → io_error, applied
+ * on the main thread), one with a tiny socket buffer (left for EPOLLOUT), one
+ * closing; everyone else gets every event once and in order */
+static void
+hub_parallel_pass_func(Fixture *fx, gconstpointer data)
+{
+	g_autofree gchar *blob = g_strnfill(1500, 'p');
+	const guint n_peers = 160;
+	const guint n_events = 20;
+	gint sndbuf = 4096;
+	Peer *gone;
+	Peer *tiny;
+	Peer *closing;
+	guint got_tiny = 0;
+	gint64 deadline;
+
+	herald_ws_rooms_hub_set_writer_threads(fx->hub, 3);
+	g_assert_cmpuint(stat_get(fx, "writer_threads", NULL), ==, 3);
+	for (guint i = 0; i < n_peers; i++) {
+		g_autofree gchar *user = g_strdup_printf("%u", i);
+		connect_peer(fx, user, "SELLER", NULL);
+	}
+	for (guint i = 0; i < n_peers; i++) {
+		g_autoptr(GPtrArray) hello = peer_read(g_ptr_array_index(fx->peers, i));
+		g_assert_cmpuint(hello->len, ==, 1);
+	}
+	gone = g_ptr_array_index(fx->peers, 7);
+	close(gone->peer);
+	gone->peer = -1;
+	tiny = g_ptr_array_index(fx->peers, 11);
+	setsockopt(tiny->conn->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	closing = g_ptr_array_index(fx->peers, 13);
+
+	for (guint k = 0; k < n_events; k++) {
+		g_autofree gchar *payload = g_strdup_printf("{\"seq\":%u,\"blob\":\"%s\"}", k, blob);
+		g_autoptr(HeraldDelivery) delivery = make_delivery("order_update", payload);
+		herald_delivery_add_room(delivery, "seller");
+		herald_ws_rooms_hub_deliver(fx->hub, delivery);
+		if (k == 12)
+			herald_ws_rooms_conn_close(closing->conn,
+						   HERALD_WS_CLOSE_NORMAL,
+						   "bye",
+						   HERALD_WS_ROOMS_REASON_CLIENT);
+		/* passes of 5 queued events each */
+		if (k % 5 == 4)
+			run_pending();
+	}
+	run_pending();
+	g_assert_cmpuint(stat_get(fx, "parallel_write_passes_total", NULL), >=, n_events / 5);
+	g_assert_cmpuint(stat_get(fx, "closes_total", "io_error"), ==, 1);
+
+	for (guint i = 0; i < n_peers; i++) {
+		Peer *peer = g_ptr_array_index(fx->peers, i);
+		g_autoptr(GPtrArray) got = NULL;
+		guint expect = peer == closing ? 13 : n_events;
+		if (peer == gone || peer == tiny)
+			continue;
+		got = peer_read(peer);
+		g_assert_cmpuint(got->len, ==, expect);
+		for (guint k = 0; k < got->len; k++) {
+			JsonObject *payload = json_object_get_object_member(
+			    json_node_get_object(g_ptr_array_index(got, k)), "payload");
+			g_assert_cmpint(json_object_get_int_member(payload, "seq"), ==, k);
+		}
+		g_assert_cmpuint(peer->close_code, ==, peer == closing ? HERALD_WS_CLOSE_NORMAL : 0);
+	}
+	/* the tiny buffer drains through EPOLLOUT, in order, nothing lost */
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (got_tiny < n_events && g_get_monotonic_time() < deadline) {
+		g_autoptr(GPtrArray) got = peer_read(tiny);
+		for (guint k = 0; k < got->len; k++) {
+			JsonObject *payload = json_object_get_object_member(
+			    json_node_get_object(g_ptr_array_index(got, k)), "payload");
+			g_assert_cmpint(json_object_get_int_member(payload, "seq"), ==, got_tiny + k);
+		}
+		got_tiny += got->len;
+		if (got->len == 0)
+			g_usleep(1000);
+	}
+	g_assert_cmpuint(got_tiny, ==, n_events);
+	g_assert_cmpuint(tiny->close_code, ==, 0);
+
+	/* back to one thread: same results */
+	herald_ws_rooms_hub_set_writer_threads(fx->hub, 0);
+	g_assert_cmpuint(stat_get(fx, "writer_threads", NULL), ==, 0);
+	{
+		g_autoptr(HeraldDelivery) delivery = make_delivery("order_update", "{\"seq\":99}");
+		Peer *peer = g_ptr_array_index(fx->peers, 42);
+		g_autoptr(GPtrArray) got = NULL;
+		herald_delivery_add_room(delivery, "seller");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, delivery), ==, n_peers - 2);
+		got = peer_read(peer);
+		g_assert_cmpuint(got->len, ==, 1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -796,6 +893,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_init,
 		   hub_shutdown_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/hub/parallel-pass",
+		   Fixture,
+		   NULL,
+		   fixture_init,
+		   hub_parallel_pass_func,
 		   fixture_teardown);
 	return g_test_run();
 }
