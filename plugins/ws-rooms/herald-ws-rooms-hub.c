@@ -24,6 +24,14 @@
  * leaves with several frames per sendmsg(); never longer than this */
 #define HERALD_WS_ROOMS_FLUSH_PRIORITY	   (G_PRIORITY_DEFAULT + 10)
 #define HERALD_WS_ROOMS_FLUSH_MAX_DELAY_US 2000
+/* a write pass is shared with the writer threads only when the loop was
+ * idle since the last pass large enough to be shared for at least as long as
+ * that pass took, and at least this long: a lone event to many connections.
+ * Passes that follow each other (a burst, a main thread busy most of the
+ * time) stay on the main thread: there a writer thread preempted by another
+ * process would hold up the whole pass, and the other cores are better left
+ * to whatever else runs on the machine */
+#define HERALD_WS_ROOMS_SPREAD_AFTER_IDLE_US 1000
 
 typedef struct {
 	gchar *name;
@@ -68,6 +76,8 @@ struct _HeraldWsRoomsHub {
 	HeraldWsRoomsConn **pass;      /* the write pass: connections… */
 	HeraldWsRoomsPassResult *results; /* …and what their flush returned */
 	guint pass_cap;
+	gint64 last_pass_end; /* monotonic µs, of the last pass of 2 chunks or more */
+	gint64 last_pass_us;  /* how long that pass took */
 	gint64 dirty_since; /* monotonic time of the first dirty connection */
 	gboolean flush_urgent; /* the flush source runs at default priority */
 	GPtrArray *dead_conns;
@@ -1994,6 +2004,7 @@ herald_ws_rooms_hub_flush_all(HeraldWsRoomsHub *self)
 {
 	/* connections marked while flushing land in the next round */
 	g_autoptr(GPtrArray) dirty = self->dirty;
+	gint64 pass_start, idle;
 	guint n = 0;
 
 	self->dirty = g_ptr_array_sized_new(MAX(dirty->len, 16));
@@ -2018,7 +2029,20 @@ herald_ws_rooms_hub_flush_all(HeraldWsRoomsHub *self)
 		if (conn->state != HERALD_WS_ROOMS_CONN_DEAD)
 			self->pass[n++] = conn;
 	}
-	herald_ws_rooms_writers_run(self->writers, n, herald_ws_rooms_hub_write_range, self);
+	pass_start = g_get_monotonic_time();
+	idle = pass_start - self->last_pass_end;
+	herald_ws_rooms_writers_run(idle >= MAX(self->last_pass_us,
+						HERALD_WS_ROOMS_SPREAD_AFTER_IDLE_US)
+					? self->writers
+					: NULL,
+				    n,
+				    herald_ws_rooms_hub_write_range,
+				    self);
+	/* small passes (a pong, a reply) say nothing about a busy loop */
+	if (n >= 2 * HERALD_WS_ROOMS_WRITERS_CHUNK) {
+		self->last_pass_end = g_get_monotonic_time();
+		self->last_pass_us = self->last_pass_end - pass_start;
+	}
 	for (guint i = 0; i < n; i++) {
 		HeraldWsRoomsConn *conn = self->pass[i];
 		if (conn->state != HERALD_WS_ROOMS_CONN_DEAD)

@@ -10,31 +10,52 @@
 /* frames per sendmsg(); the kernel caps iovecs at IOV_MAX (1024) */
 #define HERALD_WS_ROOMS_QUEUE_IOV 64
 
+/* the @n-th unwritten item, 0 being the one being written */
+GBytes *
+herald_ws_rooms_queue_peek_nth(HeraldWsRoomsQueue *queue, guint n)
+{
+	g_assert(n < queue->len);
+	if (queue->cap == 0)
+		return queue->one;
+	return queue->items[(queue->head + n) % queue->cap];
+}
+
 void
 herald_ws_rooms_queue_push(HeraldWsRoomsQueue *queue, GBytes *bytes)
 {
-	if (queue->len == queue->cap) {
+	queue->bytes += g_bytes_get_size(bytes);
+	if (queue->len == 0 && queue->cap == 0) {
+		queue->one = g_bytes_ref(bytes);
+		queue->len = 1;
+		return;
+	}
+	if (queue->len == queue->cap || queue->cap == 0) {
 		guint cap = queue->cap == 0 ? 4 : queue->cap * 2;
 		GBytes **items = g_new(GBytes *, cap);
 		for (guint i = 0; i < queue->len; i++)
-			items[i] = queue->items[(queue->head + i) % queue->cap];
+			items[i] = herald_ws_rooms_queue_peek_nth(queue, i);
 		g_free(queue->items);
 		queue->items = items;
+		queue->one = NULL;
 		queue->cap = cap;
 		queue->head = 0;
 	}
 	queue->items[(queue->head + queue->len) % queue->cap] = g_bytes_ref(bytes);
 	queue->len++;
-	queue->bytes += g_bytes_get_size(bytes);
 }
 
 static void
 herald_ws_rooms_queue_pop(HeraldWsRoomsQueue *queue)
 {
+	queue->offset = 0;
+	if (queue->cap == 0) {
+		g_clear_pointer(&queue->one, g_bytes_unref);
+		queue->len = 0;
+		return;
+	}
 	g_bytes_unref(queue->items[queue->head]);
 	queue->head = (queue->head + 1) % queue->cap;
 	queue->len--;
-	queue->offset = 0;
 	/* idle connections keep nothing allocated */
 	if (queue->len == 0) {
 		g_clear_pointer(&queue->items, g_free);
@@ -60,7 +81,7 @@ herald_ws_rooms_queue_drop_unstarted(HeraldWsRoomsQueue *queue)
 	GBytes *started = NULL;
 	gsize offset = queue->offset;
 	if (queue->len > 0 && queue->offset > 0)
-		started = g_bytes_ref(queue->items[queue->head]);
+		started = g_bytes_ref(herald_ws_rooms_queue_peek_nth(queue, 0));
 	herald_ws_rooms_queue_clear(queue);
 	if (started != NULL) {
 		herald_ws_rooms_queue_push(queue, started);
@@ -96,7 +117,7 @@ herald_ws_rooms_queue_flush(HeraldWsRoomsQueue *queue, gint fd, gsize *written)
 		gsize total = 0;
 
 		for (guint i = 0; i < n; i++) {
-			GBytes *bytes = queue->items[(queue->head + i) % queue->cap];
+			GBytes *bytes = herald_ws_rooms_queue_peek_nth(queue, i);
 			gsize size = 0;
 			const guint8 *data = g_bytes_get_data(bytes, &size);
 			gsize skip = i == 0 ? queue->offset : 0;

@@ -10,10 +10,13 @@ G_BEGIN_DECLS
  *
  * The outgoing frames of one connection: references to frames shared by every
  * connection they go to, bounded in bytes by the caller. Idle connections hold
- * no allocation; a burst goes out with one sendmsg() per connection.
+ * no allocation, and neither does one with a single frame queued (the usual
+ * case: one event at a time); a burst goes out with one sendmsg() per
+ * connection.
  */
 typedef struct {
-	GBytes **items; /* (nullable) ring of owned refs */
+	GBytes **items; /* (nullable) ring of owned refs, from the second item on */
+	GBytes *one;	/* (nullable) the only item while there is no ring (cap 0) */
 	guint head;
 	guint len;
 	guint cap;
@@ -35,6 +38,8 @@ void
 herald_ws_rooms_queue_drop_unstarted(HeraldWsRoomsQueue *queue);
 gboolean
 herald_ws_rooms_queue_is_empty(HeraldWsRoomsQueue *queue);
+GBytes *
+herald_ws_rooms_queue_peek_nth(HeraldWsRoomsQueue *queue, guint n);
 HeraldWsRoomsFlush
 herald_ws_rooms_queue_flush(HeraldWsRoomsQueue *queue, gint fd, gsize *written);
 

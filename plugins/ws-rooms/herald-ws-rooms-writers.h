@@ -30,7 +30,7 @@ typedef void (*HeraldWsRoomsWriteFunc)(guint begin, guint end, gpointer user_dat
 #define HERALD_WS_ROOMS_WRITERS_MAX	 64
 /* items one thread claims at a time; a pass of fewer than two chunks stays
  * on the calling thread */
-#define HERALD_WS_ROOMS_WRITERS_CHUNK 32
+#define HERALD_WS_ROOMS_WRITERS_CHUNK 16
 
 HeraldWsRoomsWriters *
 herald_ws_rooms_writers_new(guint n_threads);

@@ -222,11 +222,78 @@ herald_ws_rooms_queue_ring_func(void)
 	close(fds[1]);
 }
 
+/* one frame queued, the usual case, holds no allocation; a second one
+ * arriving while the first is partly written moves both to a ring, in order */
+static void
+herald_ws_rooms_queue_single_func(void)
+{
+	HeraldWsRoomsQueue queue = {0};
+	g_autofree guint8 *big = g_malloc(300000);
+	g_autoptr(GBytes) first = NULL;
+	g_autoptr(GBytes) second = g_bytes_new_static("second", 6);
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	gint sndbuf = 4096;
+	gint fds[2];
+	gsize written = 0;
+	gsize total = 0;
+	HeraldWsRoomsFlush rc;
+
+	for (gsize i = 0; i < 300000; i++)
+		big[i] = (guint8)(i * 7);
+	first = g_bytes_new(big, 300000);
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+
+	herald_ws_rooms_queue_push(&queue, second);
+	g_assert_null(queue.items);
+	g_assert_true(queue.one == second);
+	g_assert_true(herald_ws_rooms_queue_peek_nth(&queue, 0) == second);
+	g_assert_cmpint(herald_ws_rooms_queue_flush(&queue, fds[0], &written),
+			==,
+			HERALD_WS_ROOMS_FLUSH_DONE);
+	g_assert_cmpuint(written, ==, 6);
+	g_assert_null(queue.one);
+	g_assert_cmpuint(drain(fds[1], out), ==, 6);
+	g_byte_array_set_size(out, 0);
+
+	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	herald_ws_rooms_queue_push(&queue, first);
+	g_assert_null(queue.items);
+	rc = herald_ws_rooms_queue_flush(&queue, fds[0], &written);
+	g_assert_cmpint(rc, ==, HERALD_WS_ROOMS_FLUSH_AGAIN);
+	g_assert_cmpuint(written, >, 0);
+	g_assert_cmpuint(queue.offset, ==, written);
+	total = written;
+	herald_ws_rooms_queue_push(&queue, second);
+	g_assert_nonnull(queue.items);
+	g_assert_null(queue.one);
+	g_assert_cmpuint(queue.len, ==, 2);
+	g_assert_cmpuint(queue.bytes, ==, 300000 - written + 6);
+	g_assert_true(herald_ws_rooms_queue_peek_nth(&queue, 0) == first);
+	g_assert_true(herald_ws_rooms_queue_peek_nth(&queue, 1) == second);
+	while (rc != HERALD_WS_ROOMS_FLUSH_DONE) {
+		drain(fds[1], out);
+		rc = herald_ws_rooms_queue_flush(&queue, fds[0], &written);
+		g_assert_cmpint(rc, !=, HERALD_WS_ROOMS_FLUSH_ERROR);
+		total += written;
+	}
+	drain(fds[1], out);
+	g_assert_cmpuint(total, ==, 300006);
+	/* the stream is the big frame, then the small one */
+	g_assert_cmpuint(out->len, ==, 300006);
+	g_assert_cmpmem(out->data, 300000, big, 300000);
+	g_assert_cmpmem(out->data + 300000, 6, "second", 6);
+	g_assert_null(queue.items);
+	g_assert_null(queue.one);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/herald/ws-rooms/queue/batch", herald_ws_rooms_queue_batch_func);
+	g_test_add_func("/herald/ws-rooms/queue/single", herald_ws_rooms_queue_single_func);
 	g_test_add_func("/herald/ws-rooms/queue/one-write", herald_ws_rooms_queue_one_write_func);
 	g_test_add_func("/herald/ws-rooms/queue/ring", herald_ws_rooms_queue_ring_func);
 	g_test_add_func("/herald/ws-rooms/queue/full", herald_ws_rooms_queue_full_func);

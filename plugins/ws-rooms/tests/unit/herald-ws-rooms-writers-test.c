@@ -76,7 +76,8 @@ static void
 writers_every_item_once_func(void)
 {
 	const guint threads[] = {0, 1, 3};
-	const guint items[] = {0, 1, 31, 32, 63, 64, 65, 1000, 4097};
+	const guint C = HERALD_WS_ROOMS_WRITERS_CHUNK;
+	const guint items[] = {0, 1, C - 1, C, 2 * C - 1, 2 * C, 2 * C + 1, 1000, 4097};
 
 	for (guint t = 0; t < G_N_ELEMENTS(threads); t++) {
 		g_autoptr(HeraldWsRoomsWriters) writers = herald_ws_rooms_writers_new(threads[t]);
