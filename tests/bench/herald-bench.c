@@ -1133,7 +1133,7 @@ summarize(const gchar *path)
 		}
 		g_ptr_array_add(s->runs, o);
 	}
-	g_print("%-12s %4s %6s %6s %9s %10s %7s %7s %7s %7s %7s %6s %7s %7s %7s %7s %5s\n",
+	g_print("%-14s %4s %6s %6s %9s %10s %7s %7s %7s %7s %7s %6s %7s %7s %7s %7s %5s\n",
 		"scenario", "runs", "conns", "events", "delivered", "deliv/s", "lost", "p50ms",
 		"p90ms", "p99ms", "maxms", "conn/s", "KiB/cn", "srvCPUs", "genCPU%", "frm/sc", "load");
 	for (guint i = 0; i < list->len; i++) {
@@ -1166,7 +1166,7 @@ summarize(const gchar *path)
 		} else {
 			rate = fmt(s->runs, "deliveries_per_s", 0);
 		}
-		g_print("%-12s %4u %6s %6s %9s %10s %7s %7s %7s %7s %7s %6s %7s %7s %7s %7s %5s\n",
+		g_print("%-14s %4u %6s %6s %9s %10s %7s %7s %7s %7s %7s %6s %7s %7s %7s %7s %5s\n",
 			s->name, s->runs->len, conns, events, delivered, rate, lost, p50, p90, p99,
 			max, cps, kib, scpu, gcpu, fps, load);
 	}
@@ -1206,6 +1206,20 @@ summarize(const gchar *path)
 	v = scenario_median(list, "b20", "lat_p99_ms");
 	if (v >= 0)
 		g_print("  (b20) 20/s p99 = %.2f ms (target <= 10): %s\n", v, v <= 10 ? "MET" : "MISSED");
+	/* the same fan-out without Herald: bare write()s, 20 rounds a second */
+	for (guint i = 0; v >= 0 && i < list->len; i++) {
+		Scenario *s = g_ptr_array_index(list, i);
+		gboolean found = FALSE;
+		gdouble raw_p99;
+		if (!g_str_has_prefix(s->name, "raw-paced20"))
+			continue;
+		raw_p99 = median_of(s->runs, "lat_p99_ms", &found);
+		if (found)
+			g_print("  (b20) the machine's own limit, %s: bare write()s from %.0f thread(s), "
+				"p99 = %.2f ms; heraldd's p99 is %.0f%% of it\n",
+				s->name, median_of(s->runs, "threads", &found), raw_p99,
+				raw_p99 > 0 ? 100 * v / raw_p99 : 0);
+	}
 	v = scenario_median(list, "c", "kib_per_conn");
 	if (v >= 0)
 		g_print("  (c)   %.2f KiB RSS per idle plain connection (target <= 6): %s\n", v, v <= 6 ? "MET" : "MISSED");
