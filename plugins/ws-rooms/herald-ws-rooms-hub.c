@@ -73,6 +73,7 @@ struct _HeraldWsRoomsHub {
 	GHashTable *users; /* user id → HeraldWsRoomsUser */
 	GPtrArray *dirty;  /* (element-type HeraldWsRoomsConn) to flush */
 	HeraldWsRoomsWriters *writers; /* (owned) (nullable) threads of the write pass */
+	guint writers_wanted;	       /* writer-threads as configured */
 	HeraldWsRoomsConn **pass;      /* the write pass: connections… */
 	HeraldWsRoomsPassResult *results; /* …and what their flush returned */
 	guint pass_cap;
@@ -2247,13 +2248,16 @@ herald_ws_rooms_hub_set_limits(HeraldWsRoomsHub *self, const HeraldWsRoomsLimits
 void
 herald_ws_rooms_hub_set_writer_threads(HeraldWsRoomsHub *self, guint n_threads)
 {
-	if (self->writers != NULL && herald_ws_rooms_writers_get_n_threads(self->writers) == n_threads)
+	/* compared with what was asked for: a pool that could start fewer
+	 * threads is not restarted on every reload */
+	if (n_threads == self->writers_wanted && (self->writers != NULL || n_threads == 0))
 		return;
+	self->writers_wanted = n_threads;
 	/* no pass is running: they only run inside the flush source */
 	g_clear_pointer(&self->writers, herald_ws_rooms_writers_free);
 	if (n_threads > 0)
 		self->writers = herald_ws_rooms_writers_new(n_threads);
-	g_debug("write pass on %u threads", n_threads + 1);
+	g_debug("write pass on %u threads", herald_ws_rooms_writers_get_n_threads(self->writers) + 1);
 }
 
 const HeraldWsRoomsLimits *

@@ -77,13 +77,25 @@ herald_ws_rooms_writers_new(guint n_threads)
 	g_mutex_init(&self->lock);
 	g_cond_init(&self->start);
 	g_cond_init(&self->done);
-	self->n_threads = MIN(n_threads, HERALD_WS_ROOMS_WRITERS_MAX);
-	self->threads = g_new0(GThread *, self->n_threads + 1);
+	n_threads = MIN(n_threads, HERALD_WS_ROOMS_WRITERS_MAX);
+	self->threads = g_new0(GThread *, n_threads + 1);
 	/* signals stay with the main thread (GLib's unix signal sources) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (guint i = 0; i < self->n_threads; i++)
-		self->threads[i] = g_thread_new("herald-ws-write", herald_ws_rooms_writers_thread, self);
+	for (guint i = 0; i < n_threads; i++) {
+		g_autoptr(GError) error = NULL;
+		GThread *thread =
+		    g_thread_try_new("herald-ws-write", herald_ws_rooms_writers_thread, self, &error);
+		/* a process or memory limit: fewer threads, not a dead daemon */
+		if (thread == NULL) {
+			g_warning("only %u of %u writer threads started: %s",
+				  self->n_threads,
+				  n_threads,
+				  error->message);
+			break;
+		}
+		self->threads[self->n_threads++] = thread;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return self;
 }
