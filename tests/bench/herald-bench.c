@@ -424,67 +424,58 @@ record_delivery(Client *c, const guint8 *p, gsize len, gint64 now)
 	return TRUE;
 }
 
+/* the server refused the handshake or the subscription: count it, keep the first */
+static void
+client_refused(Client *c, const guint8 *p, gsize len)
+{
+	B.failed_handshakes++;
+	if (B.first_error == NULL)
+		B.first_error = g_strndup((const gchar *)p, MIN(len, 200));
+	client_die(c);
+}
+
+/* the same replies in the two protocols' framing */
+typedef struct {
+	const gchar *connected, *subscribed, *error, *pong;
+} Replies;
+
+static const Replies plain_replies = {
+    "\"type\":\"connected\"", "\"type\":\"subscribed\"", "\"type\":\"error\"", "\"type\":\"pong\""};
+static const Replies sio_replies = {
+    "42[\"connected\"", "42[\"subscribed\"", "42[\"error\"", "42[\"pong\""};
+
 static void
 client_text(Client *c, const guint8 *p, gsize len, gint64 now)
 {
+	const Replies *replies = c->sio ? &sio_replies : &plain_replies;
+
 	if (c->sio) {
 		/* Engine.IO: '2' ping, '0' open, '4' message; Socket.IO '40', '42', '44' */
 		if (len >= 1 && p[0] == '2') {
 			client_send_text(c, "3");
 			return;
 		}
-		switch (c->state) {
-		case ST_WAIT_OPEN:
+		if (c->state == ST_WAIT_OPEN) {
 			if (len >= 1 && p[0] == '0') {
-				g_autofree gchar *tok = NULL;
-				g_autofree gchar *msg = NULL;
 				g_autofree gchar *sub = g_strdup_printf("bench-%ld", (long)(c - B.clients));
-				tok = make_token(sub, "BENCH");
-				msg = g_strdup_printf("40{\"token\":\"%s\"}", tok);
+				g_autofree gchar *tok = make_token(sub, "BENCH");
+				g_autofree gchar *msg = g_strdup_printf("40{\"token\":\"%s\"}", tok);
 				client_send_text(c, msg);
 				c->state = ST_WAIT_SIO;
 			}
 			return;
-		case ST_WAIT_SIO:
-			if (len >= 2 && p[0] == '4' && p[1] == '4') {
-				B.failed_handshakes++;
-				if (B.first_error == NULL)
-					B.first_error = g_strndup((const gchar *)p, MIN(len, 200));
-				client_die(c);
-				return;
-			}
-			if (len >= 2 && p[0] == '4' && p[1] == '0')
+		}
+		if (c->state == ST_WAIT_SIO) {
+			if (len >= 2 && p[0] == '4' && p[1] == '4')
+				client_refused(c, p, len);
+			else if (len >= 2 && p[0] == '4' && p[1] == '0')
 				c->state = ST_WAIT_CONNECTED;
-			return;
-		case ST_WAIT_CONNECTED:
-			if (has(p, len, "42[\"connected\"")) {
-				if (opt_idle)
-					client_became_ready(c);
-				else
-					client_subscribe(c);
-			}
-			return;
-		case ST_WAIT_SUBSCRIBED:
-			if (has(p, len, "42[\"subscribed\""))
-				client_became_ready(c);
-			else if (has(p, len, "42[\"error\"")) {
-				B.failed_handshakes++;
-				if (B.first_error == NULL)
-					B.first_error = g_strndup((const gchar *)p, MIN(len, 200));
-				client_die(c);
-			}
-			return;
-		case ST_READY:
-			if (!record_delivery(c, p, len, now) && has(p, len, "42[\"pong\""))
-				B.pongs++;
-			return;
-		default:
 			return;
 		}
 	}
 	switch (c->state) {
 	case ST_WAIT_CONNECTED:
-		if (has(p, len, "\"type\":\"connected\"")) {
+		if (has(p, len, replies->connected)) {
 			if (opt_idle)
 				client_became_ready(c);
 			else
@@ -492,17 +483,13 @@ client_text(Client *c, const guint8 *p, gsize len, gint64 now)
 		}
 		return;
 	case ST_WAIT_SUBSCRIBED:
-		if (has(p, len, "\"type\":\"subscribed\""))
+		if (has(p, len, replies->subscribed))
 			client_became_ready(c);
-		else if (has(p, len, "\"type\":\"error\"")) {
-			B.failed_handshakes++;
-			if (B.first_error == NULL)
-				B.first_error = g_strndup((const gchar *)p, MIN(len, 200));
-			client_die(c);
-		}
+		else if (has(p, len, replies->error))
+			client_refused(c, p, len);
 		return;
 	case ST_READY:
-		if (!record_delivery(c, p, len, now) && has(p, len, "\"type\":\"pong\""))
+		if (!record_delivery(c, p, len, now) && has(p, len, replies->pong))
 			B.pongs++;
 		return;
 	default:
@@ -608,10 +595,7 @@ client_readable(Client *c)
 				continue;
 			}
 			if (total < 12 || memcmp(B.scratch + 9, "101", 3) != 0) {
-				B.failed_handshakes++;
-				if (B.first_error == NULL)
-					B.first_error = g_strndup((const gchar *)B.scratch, MIN(total, 200));
-				client_die(c);
+				client_refused(c, B.scratch, total);
 				return;
 			}
 			used = (gsize)(end + 4 - B.scratch);
@@ -1036,11 +1020,31 @@ typedef struct {
 	GPtrArray *runs; /* JsonObject */
 } Scenario;
 
+/* sorts @v; %FALSE when it is empty */
+static gboolean
+median_of_values(GArray *v, gdouble *median)
+{
+	if (v->len == 0)
+		return FALSE;
+	for (guint i = 1; i < v->len; i++) {
+		for (guint j = i; j > 0 && g_array_index(v, gdouble, j - 1) > g_array_index(v, gdouble, j); j--) {
+			gdouble t = g_array_index(v, gdouble, j);
+			g_array_index(v, gdouble, j) = g_array_index(v, gdouble, j - 1);
+			g_array_index(v, gdouble, j - 1) = t;
+		}
+	}
+	if (v->len % 2 == 1)
+		*median = g_array_index(v, gdouble, v->len / 2);
+	else
+		*median = (g_array_index(v, gdouble, v->len / 2 - 1) + g_array_index(v, gdouble, v->len / 2)) / 2;
+	return TRUE;
+}
+
 static gdouble
 median_of(GPtrArray *runs, const gchar *key, gboolean *found)
 {
 	g_autoptr(GArray) v = g_array_new(FALSE, FALSE, sizeof(gdouble));
-	*found = FALSE;
+	gdouble median = 0;
 	for (guint i = 0; i < runs->len; i++) {
 		JsonObject *o = g_ptr_array_index(runs, i);
 		JsonNode *n = json_object_get_member(o, key);
@@ -1050,19 +1054,8 @@ median_of(GPtrArray *runs, const gchar *key, gboolean *found)
 		d = json_node_get_double(n);
 		g_array_append_val(v, d);
 	}
-	if (v->len == 0)
-		return 0;
-	*found = TRUE;
-	for (guint i = 1; i < v->len; i++) {
-		for (guint j = i; j > 0 && g_array_index(v, gdouble, j - 1) > g_array_index(v, gdouble, j); j--) {
-			gdouble t = g_array_index(v, gdouble, j);
-			g_array_index(v, gdouble, j) = g_array_index(v, gdouble, j - 1);
-			g_array_index(v, gdouble, j - 1) = t;
-		}
-	}
-	if (v->len % 2 == 1)
-		return g_array_index(v, gdouble, v->len / 2);
-	return (g_array_index(v, gdouble, v->len / 2 - 1) + g_array_index(v, gdouble, v->len / 2)) / 2;
+	*found = median_of_values(v, &median);
+	return median;
 }
 
 static gchar *
@@ -1102,29 +1095,29 @@ paired_ratio(GPtrArray *list, const gchar *num, const gchar *num_key, const gcha
 {
 	Scenario *n = find_scenario(list, num);
 	Scenario *d = find_scenario(list, den);
-	g_autoptr(GPtrArray) ratios = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-	gboolean found = FALSE;
-	gdouble v;
+	g_autoptr(GArray) ratios = g_array_new(FALSE, FALSE, sizeof(gdouble));
+	gdouble median = -1;
 
 	if (n == NULL || d == NULL)
 		return -1;
 	for (guint i = 0; i < MIN(n->runs->len, d->runs->len); i++) {
-		JsonObject *o = json_object_new();
 		gdouble x = json_object_get_double_member_with_default(g_ptr_array_index(n->runs, i), num_key, -1);
 		gdouble y = json_object_get_double_member_with_default(g_ptr_array_index(d->runs, i), den_key, -1);
-		if (x < 0 || y <= 0) {
-			json_object_unref(o);
-			continue;
-		}
-		json_object_set_double_member(o, "r", x / y);
-		g_ptr_array_add(ratios, o);
+		gdouble r = x / y;
+		if (x >= 0 && y > 0)
+			g_array_append_val(ratios, r);
 	}
-	v = median_of(ratios, "r", &found);
-	return found ? v : -1;
+	return median_of_values(ratios, &median) ? median : -1;
 }
 
-#define VERDICT_MET    (full_size ? "MET" : "-")
-#define VERDICT_MISSED (full_size ? "MISSED" : "-")
+/* targets are defined at the sizes; other runs (--quick) get none */
+static const gchar *
+verdict(gboolean full_size, gboolean met)
+{
+	if (!full_size)
+		return "-";
+	return met ? "MET" : "MISSED";
+}
 
 static gint
 summarize(const gchar *path)
@@ -1215,7 +1208,7 @@ summarize(const gchar *path)
 		g_print("  (a)   deliveries/s / raw 8-per-write = %.0f / %.0f (medians); median of the runs' "
 			"ratios %.0f%% (target >= 50%%, lost %.0f): %s\n",
 			a, raw8, 100 * v, scenario_median(list, "a", "lost"),
-			v >= 0.5 && scenario_median(list, "a", "lost") == 0 ? VERDICT_MET : VERDICT_MISSED);
+			verdict(full_size, v >= 0.5 && scenario_median(list, "a", "lost") == 0));
 	raw8 = scenario_median(list, "raw8", "frames_per_cpu_s");
 	v = scenario_median(list, "a", "deliveries_per_cpu_s");
 	if (raw8 > 0 && v > 0)
@@ -1239,11 +1232,11 @@ summarize(const gchar *path)
 		g_print("  (b)   200/s: published %.0f/s, delivered/expected %.4f, last delivery %.2f s after the "
 			"last publish (%s); p99 = %.2f ms (target <= 50): %s\n",
 			pub, ratio, tail, keeps_up ? "keeps up" : "falls behind", v,
-			keeps_up && v <= 50 ? VERDICT_MET : VERDICT_MISSED);
+			verdict(full_size, keeps_up && v <= 50));
 	}
 	v = scenario_median(list, "b20", "lat_p99_ms");
 	if (v >= 0)
-		g_print("  (b20) 20/s p99 = %.2f ms (target <= 10): %s\n", v, v <= 10 ? VERDICT_MET : VERDICT_MISSED);
+		g_print("  (b20) 20/s p99 = %.2f ms (target <= 10): %s\n", v, verdict(full_size, v <= 10));
 	/* the same fan-out without Herald: bare write()s, 20 rounds a second */
 	for (guint i = 0; v >= 0 && i < list->len; i++) {
 		Scenario *s = g_ptr_array_index(list, i);
@@ -1260,13 +1253,13 @@ summarize(const gchar *path)
 	}
 	v = scenario_median(list, "c", "kib_per_conn");
 	if (v >= 0)
-		g_print("  (c)   %.2f KiB RSS per idle plain connection (target <= 6): %s\n", v, v <= 6 ? VERDICT_MET : VERDICT_MISSED);
+		g_print("  (c)   %.2f KiB RSS per idle plain connection (target <= 6): %s\n", v, verdict(full_size, v <= 6));
 	sio = scenario_median(list, "e", "deliveries_per_s");
 	v = paired_ratio(list, "e", "deliveries_per_s", "a", "deliveries_per_s");
 	if (sio > 0 && a > 0 && v > 0)
 		g_print("  (e)   Socket.IO / plain deliveries/s = %.0f / %.0f (medians); median of the runs' "
 			"ratios %.0f%% (target >= 80%%): %s\n",
-			sio, a, 100 * v, v >= 0.8 ? VERDICT_MET : VERDICT_MISSED);
+			sio, a, 100 * v, verdict(full_size, v >= 0.8));
 	sio = scenario_median(list, "e-redis", "deliveries_per_s");
 	v = scenario_median(list, "a-redis", "deliveries_per_s");
 	if (sio > 0 && v > 0)
