@@ -13,6 +13,7 @@
 
 #include "herald-auth.h"
 #include "herald-error.h"
+#include "herald-file-private.h"
 
 /* libjwt 1.10 has no autoptr support of its own */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
@@ -470,50 +471,6 @@ herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
 	return TRUE;
 }
 
-/* the whole file, bounded; errno-based reasons name the path */
-static GBytes *
-herald_auth_read_public_key_file(const gchar *filename, GError **error)
-{
-	g_autoptr(GByteArray) buf = g_byte_array_new();
-	gint fd;
-
-	/* O_NONBLOCK: a FIFO without a writer must not hang the daemon */
-	fd = g_open(filename, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-	if (fd < 0) {
-		gint errsv = errno;
-		g_set_error(error,
-			    HERALD_ERROR,
-			    HERALD_ERROR_CONFIG,
-			    /* TRANSLATORS: configuration error; a path, then the OS reason */
-			    _("[auth] cannot read public-key-file '%s': %s"),
-			    filename,
-			    g_strerror(errsv));
-		return NULL;
-	}
-	while (buf->len <= HERALD_AUTH_PUBLIC_KEY_MAX_BYTES) {
-		guint8 chunk[4096];
-		gssize n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			gint errsv = errno;
-			g_close(fd, NULL);
-			g_set_error(error,
-				    HERALD_ERROR,
-				    HERALD_ERROR_CONFIG,
-				    /* TRANSLATORS: configuration error; a path, then the OS reason */
-				    _("[auth] cannot read public-key-file '%s': %s"),
-				    filename,
-				    g_strerror(errsv));
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		g_byte_array_append(buf, chunk, (guint)n);
-	}
-	g_close(fd, NULL);
-	return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
-}
 
 /* DER encodings of the OIDs (tag, length, value) that say what a SPKI key is */
 static const guint8 herald_auth_oid_rsa[] =
@@ -596,7 +553,9 @@ herald_auth_load_public_key(HeraldAuth *self, HeraldConfig *config, GError **err
 	g_autofree gchar *pem = NULL;
 	HeraldAuthKeyKind kind;
 	gsize len = 0;
-	const gchar *data;
+	const gchar *data = NULL;
+	gboolean too_big = FALSE;
+	gint errsv = 0;
 
 	if (alg == NULL)
 		return TRUE;
@@ -609,11 +568,20 @@ herald_auth_load_public_key(HeraldAuth *self, HeraldConfig *config, GError **err
 			    alg->name);
 		return FALSE;
 	}
-	blob = herald_auth_read_public_key_file(filename, error);
-	if (blob == NULL)
+	blob = herald_file_read_bounded(filename, HERALD_AUTH_PUBLIC_KEY_MAX_BYTES, &too_big, &errsv);
+	if (blob == NULL && !too_big) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: configuration error; a path, then the OS reason */
+			    _("[auth] cannot read public-key-file '%s': %s"),
+			    filename,
+			    g_strerror(errsv));
 		return FALSE;
-	data = g_bytes_get_data(blob, &len);
-	if (len == 0 || len > HERALD_AUTH_PUBLIC_KEY_MAX_BYTES || memchr(data, '\0', len) != NULL) {
+	}
+	if (blob != NULL)
+		data = g_bytes_get_data(blob, &len);
+	if (blob == NULL || len == 0 || memchr(data, '\0', len) != NULL) {
 		g_set_error(error,
 			    HERALD_ERROR,
 			    HERALD_ERROR_CONFIG,

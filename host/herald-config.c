@@ -11,6 +11,7 @@
 
 #include "herald-config.h"
 #include "herald-error.h"
+#include "herald-file-private.h"
 
 /* where values of herald_config_load_data() come from */
 #define HERALD_CONFIG_ORIGIN_INLINE "(inline)"
@@ -1197,13 +1198,24 @@ herald_config_get_strv(HeraldConfig *self, const gchar *group, const gchar *key)
 static gchar *
 herald_config_read_secret_file(const gchar *filename, GError **error)
 {
-	g_autoptr(GString) buf = g_string_new(NULL);
-	gint fd;
+	gboolean too_big = FALSE;
+	gint errsv = 0;
+	g_autoptr(GBytes) bytes =
+	    herald_file_read_bounded(filename, HERALD_CONFIG_SECRET_MAX_BYTES, &too_big, &errsv);
+	const gchar *data;
+	gsize len = 0;
 
-	/* O_NONBLOCK: a FIFO without a writer must not hang the daemon */
-	fd = g_open(filename, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-	if (fd < 0) {
-		gint errsv = errno;
+	if (bytes == NULL && too_big) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: config error; a path, then a size */
+			    _("secret file '%s' is larger than %u bytes"),
+			    filename,
+			    (guint)HERALD_CONFIG_SECRET_MAX_BYTES);
+		return NULL;
+	}
+	if (bytes == NULL) {
 		g_set_error(error,
 			    HERALD_ERROR,
 			    HERALD_ERROR_CONFIG,
@@ -1213,40 +1225,8 @@ herald_config_read_secret_file(const gchar *filename, GError **error)
 			    g_strerror(errsv));
 		return NULL;
 	}
-	while (TRUE) {
-		gchar chunk[4096];
-		gssize n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			gint errsv = errno;
-			g_close(fd, NULL);
-			g_set_error(error,
-				    HERALD_ERROR,
-				    HERALD_ERROR_CONFIG,
-				    /* TRANSLATORS: config error; a path, then the OS reason */
-				    _("cannot read secret file '%s': %s"),
-				    filename,
-				    g_strerror(errsv));
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		g_string_append_len(buf, chunk, n);
-		if (buf->len > HERALD_CONFIG_SECRET_MAX_BYTES) {
-			g_close(fd, NULL);
-			g_set_error(error,
-				    HERALD_ERROR,
-				    HERALD_ERROR_CONFIG,
-				    /* TRANSLATORS: config error; a path, then a size */
-				    _("secret file '%s' is larger than %u bytes"),
-				    filename,
-				    (guint)HERALD_CONFIG_SECRET_MAX_BYTES);
-			return NULL;
-		}
-	}
-	g_close(fd, NULL);
-	if (memchr(buf->str, '\0', buf->len) != NULL) {
+	data = g_bytes_get_data(bytes, &len);
+	if (len > 0 && memchr(data, '\0', len) != NULL) {
 		g_set_error(error,
 			    HERALD_ERROR,
 			    HERALD_ERROR_CONFIG,
@@ -1255,9 +1235,10 @@ herald_config_read_secret_file(const gchar *filename, GError **error)
 			    filename);
 		return NULL;
 	}
-	while (buf->len > 0 && g_ascii_isspace(buf->str[buf->len - 1]))
-		g_string_truncate(buf, buf->len - 1);
-	return g_string_free(g_steal_pointer(&buf), FALSE);
+	while (len > 0 && g_ascii_isspace(data[len - 1]))
+		len--;
+	/* an empty file is an empty secret (reported by the caller), not NULL */
+	return len > 0 ? g_strndup(data, len) : g_strdup("");
 }
 
 /**

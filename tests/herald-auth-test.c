@@ -5,6 +5,7 @@
 
 #include <jwt.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "herald-auth.h"
 #include "herald-config.h"
@@ -1024,17 +1025,25 @@ test_config_errors(void)
 	g_autofree gchar *missing_fn = NULL;
 	g_autofree gchar *empty_fn = NULL;
 	g_autofree gchar *garbage_fn = NULL;
+	g_autofree gchar *big_fn = NULL;
+	g_autofree gchar *big = g_strnfill(64 * 1024 + 1, '-');
+	g_autofree gchar *fifo_fn = NULL;
 	g_autofree gchar *msg = NULL;
 	struct {
 		gchar *data;
 		gchar *message;
-	} cases[15];
+	} cases[17];
 	guint n = 0;
 
 	keys_ensure();
 	missing_fn = g_build_filename(keys.dir, "does-not-exist", NULL);
 	empty_fn = write_text("empty.secret", "\n");
 	garbage_fn = write_text("garbage.pem", "not a key\n");
+	/* over the 64 KiB bound; a FIFO nobody writes to must not hang the daemon */
+	big_fn = write_text("big.pem", big);
+	fifo_fn = g_build_filename(keys.dir, "fifo.pem", NULL);
+	g_remove(fifo_fn);
+	g_assert_cmpint(mkfifo(fifo_fn, 0600), ==, 0);
 
 	cases[n].data = g_strdup("algorithms=RS256");
 	cases[n++].message = g_strdup("[auth] algorithms lists RS256 but public-key-file is not set");
@@ -1061,6 +1070,12 @@ test_config_errors(void)
 	cases[n].data = g_strdup_printf("algorithms=RS256\npublic-key-file=%s", garbage_fn);
 	cases[n++].message =
 	    g_strdup_printf("[auth] public-key-file '%s' is not a PEM public key", garbage_fn);
+	cases[n].data = g_strdup_printf("algorithms=RS256\npublic-key-file=%s", big_fn);
+	cases[n++].message =
+	    g_strdup_printf("[auth] public-key-file '%s' is not a PEM public key", big_fn);
+	cases[n].data = g_strdup_printf("algorithms=RS256\npublic-key-file=%s", fifo_fn);
+	cases[n++].message =
+	    g_strdup_printf("[auth] public-key-file '%s' is not a PEM public key", fifo_fn);
 	cases[n].data = g_strdup_printf("algorithms=RS256\npublic-key-file=%s", keys.rsa_private_fn);
 	cases[n++].message = g_strdup_printf("[auth] public-key-file '%s' is not a PEM public key",
 					     keys.rsa_private_fn);

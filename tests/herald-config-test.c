@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "herald-config.h"
@@ -438,6 +439,52 @@ test_secrets(Fixture *fixture, gconstpointer user_data)
 	value = herald_config_get_secret(config_empty, "svc", "token", &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(value, ==, "");
+}
+
+/* what a secret file may not be: over 64 KiB, with a NUL byte, a FIFO
+ * nobody writes to (must not hang: an empty secret); exactly 64 KiB is fine */
+static void
+test_secret_file_refusals(Fixture *fixture, gconstpointer user_data)
+{
+	g_autofree gchar *max = g_strnfill(64 * 1024, 's');
+	g_autofree gchar *over = g_strnfill(64 * 1024 + 1, 's');
+	g_autofree gchar *max_fn = write_file(fixture, "max", max);
+	g_autofree gchar *over_fn = write_file(fixture, "over", over);
+	g_autofree gchar *nul_fn = g_build_filename(fixture->dir, "nul", NULL);
+	g_autofree gchar *fifo_fn = g_build_filename(fixture->dir, "fifo", NULL);
+	struct {
+		const gchar *filename;
+		const gchar *value;   /* expected secret, or NULL */
+		gchar *message;	      /* expected error, or NULL */
+	} cases[] = {
+	    {max_fn, max, NULL},
+	    {over_fn, NULL, g_strdup_printf("(inline):svc:token-file: secret file '%s' is larger than 65536 bytes", over_fn)},
+	    {nul_fn, NULL, g_strdup_printf("(inline):svc:token-file: secret file '%s' contains a NUL byte", nul_fn)},
+	    {fifo_fn, "", NULL},
+	};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_set_contents(nul_fn, "ab\0cd", 5, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(mkfifo(fifo_fn, 0600), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(HeraldConfig) config = new_config();
+		g_autofree gchar *data = g_strdup_printf("[svc]\ntoken-file=%s\n", cases[i].filename);
+		g_autofree gchar *value = NULL;
+		g_assert_true(herald_config_load_data(config, data, &error));
+		g_assert_no_error(error);
+		value = herald_config_get_secret(config, "svc", "token", &error);
+		if (cases[i].message == NULL) {
+			g_assert_no_error(error);
+			g_assert_cmpstr(value, ==, cases[i].value);
+		} else {
+			g_assert_error(error, HERALD_ERROR, HERALD_ERROR_CONFIG);
+			g_assert_null(value);
+			g_assert_cmpstr(error->message, ==, cases[i].message);
+			g_clear_error(&error);
+		}
+		g_free(cases[i].message);
+	}
 }
 
 static void
@@ -910,6 +957,7 @@ main(int argc, char **argv)
 	ADD_FIXTURE("/herald/config/missing-files", test_missing_files);
 	ADD_FIXTURE("/herald/config/env", test_env);
 	ADD_FIXTURE("/herald/config/secrets", test_secrets);
+	ADD_FIXTURE("/herald/config/secret-file-refusals", test_secret_file_refusals);
 	ADD_FIXTURE("/herald/config/malformed", test_malformed);
 	g_test_add_func("/herald/config/types", test_types);
 	g_test_add_func("/herald/config/range", test_range);
