@@ -7,6 +7,7 @@
 #include "herald-dbus.h"
 #include "herald-host-private.h"
 #include "herald-http-private.h"
+#include "herald-json.h"
 #include "herald-plugin-list.h"
 #include "herald-plugin-private.h"
 #include "herald-route.h"
@@ -95,6 +96,14 @@ static const HeraldConfigKey host_keys[] = {
      NULL,
      HERALD_CONFIG_FLAG_NONE,
      "how long plugins get to stop on SIGTERM before the daemon exits anyway"},
+    {"max-json-depth",
+     HERALD_CONFIG_UINT,
+     G_STRINGIFY(HERALD_JSON_DEFAULT_MAX_DEPTH),
+     2,
+     4096,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "JSON from outside (HTTP bodies, WebSocket and Socket.IO packets, Redis messages, journal lines) nested deeper than this is refused before it is parsed"},
 };
 
 /* shipped routes (DESIGN §3); data/herald.conf documents the same values */
@@ -259,6 +268,29 @@ herald_host_add_http_route(HeraldHost *self,
 {
 	g_return_if_fail(HERALD_IS_HOST(self));
 	herald_http_add_route(self->http, owner, methods, path, flags, auth, handler, user_data);
+}
+
+/**
+ * herald_host_set_http_route_max_bytes:
+ * @self: the host
+ * @owner: the plugin that added the route
+ * @path: the route's path, as given to herald_host_add_http_route()
+ * @max_bytes: largest request body of this route; 0 = `[host] max-request-bytes`
+ *
+ * A tighter (or looser) body limit for one non-streaming route, enforced like
+ * `[host] max-request-bytes`: a larger `Content-Length` is refused before the
+ * body is read, a chunked body as soon as it passes the limit.
+ *
+ * Since: 0.2
+ */
+void
+herald_host_set_http_route_max_bytes(HeraldHost *self,
+				     HeraldPlugin *owner,
+				     const gchar *path,
+				     guint64 max_bytes)
+{
+	g_return_if_fail(HERALD_IS_HOST(self));
+	herald_http_set_route_max_bytes(self->http, owner, path, max_bytes);
 }
 
 void
@@ -579,6 +611,7 @@ herald_host_get_stats(HeraldHost *self)
 			      "t",
 			      herald_router_get_missing_fields(self->router));
 	g_variant_dict_insert(&dict, "events_api_total", "t", self->events_api_total);
+	g_variant_dict_insert(&dict, "json_too_deep_total", "t", herald_json_get_rejected_total());
 	herald_http_add_stats(self->http, &dict);
 	for (guint i = 0; i < plugins->len; i++) {
 		HeraldPlugin *plugin = g_ptr_array_index(plugins, i);
@@ -863,6 +896,8 @@ herald_host_apply_live_config(HeraldHost *self)
 	herald_http_set_max_request_bytes(
 	    self->http,
 	    herald_config_get_uint64(self->config, "host", "max-request-bytes"));
+	herald_json_set_max_depth(
+	    (guint)herald_config_get_uint64(self->config, "host", "max-json-depth"));
 }
 
 gboolean

@@ -46,6 +46,11 @@ herald_host_add_http_route(HeraldHost *self,
 			   HeraldHttpHandler handler,
 			   gpointer user_data);
 void
+herald_host_set_http_route_max_bytes(HeraldHost *self,
+				     HeraldPlugin *owner,
+				     const gchar *path,
+				     guint64 max_bytes);
+void
 herald_host_remove_http_routes(HeraldHost *self, HeraldPlugin *owner);
 
 G_END_DECLS

@@ -36,6 +36,11 @@ herald_http_add_route(HeraldHttp *self,
 void
 herald_http_remove_routes(HeraldHttp *self, gpointer owner);
 void
+herald_http_set_route_max_bytes(HeraldHttp *self,
+				gpointer owner,
+				const gchar *path,
+				guint64 max_bytes);
+void
 herald_http_add_stats(HeraldHttp *self, GVariantDict *dict);
 
 G_END_DECLS

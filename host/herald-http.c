@@ -6,6 +6,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "herald-http-private.h"
+#include "herald-json.h"
 
 typedef struct {
 	gpointer owner; /* (not owned) */
@@ -15,6 +16,7 @@ typedef struct {
 	HeraldHttpAuth auth;
 	HeraldHttpHandler handler;
 	gpointer user_data;
+	guint64 max_request_bytes; /* 0: the server's */
 } HeraldHttpRoute;
 
 struct _HeraldHttp {
@@ -110,7 +112,8 @@ herald_http_parse_json_body(SoupServerMessage *msg, GError **error)
 {
 	SoupMessageBody *body = soup_server_message_get_request_body(msg);
 	g_autoptr(GBytes) bytes = soup_message_body_flatten(body);
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GError) error_local = NULL;
 	gsize len = 0;
 	const gchar *data = g_bytes_get_data(bytes, &len);
 
@@ -130,15 +133,18 @@ herald_http_parse_json_body(SoupServerMessage *msg, GError **error)
 				    _("request body is not valid UTF-8"));
 		return NULL;
 	}
-	if (!json_parser_load_from_data(parser, data, (gssize)len, NULL)) {
-		g_set_error_literal(error,
-				    HERALD_ERROR,
-				    HERALD_ERROR_INVALID_ARGUMENT,
-				    /* TRANSLATORS: HTTP error */
-				    _("request body is not valid JSON"));
+	/* through the depth gate: json-glib 1.6 would recurse without a bound */
+	root = herald_json_parse(data, (gssize)len, &error_local);
+	if (root == NULL) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_INVALID_ARGUMENT,
+			    /* TRANSLATORS: HTTP error; %s is why */
+			    _("request body is not accepted: %s"),
+			    error_local->message);
 		return NULL;
 	}
-	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+	if (!JSON_NODE_HOLDS_OBJECT(root)) {
 		g_set_error_literal(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_INVALID_ARGUMENT,
@@ -146,7 +152,7 @@ herald_http_parse_json_body(SoupServerMessage *msg, GError **error)
 				    _("request body must be a JSON object"));
 		return NULL;
 	}
-	return json_parser_steal_root(parser);
+	return g_steal_pointer(&root);
 }
 
 /* Authorization: Bearer first, then ?token= */
@@ -257,11 +263,21 @@ herald_http_reject_body(SoupServerMessage *msg)
 				     "close");
 }
 
+static guint64
+herald_http_route_max_bytes(HeraldHttp *self, HeraldHttpRoute *route)
+{
+	if (route != NULL && route->max_request_bytes > 0)
+		return route->max_request_bytes;
+	return self->max_request_bytes;
+}
+
 static void
 herald_http_too_large(HeraldHttp *self, SoupServerMessage *msg)
 {
 	g_autofree gchar *text = NULL;
-	g_autofree gchar *limit = g_strdup_printf("%" G_GUINT64_FORMAT, self->max_request_bytes);
+	HeraldHttpRoute *route = g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE);
+	g_autofree gchar *limit =
+	    g_strdup_printf("%" G_GUINT64_FORMAT, herald_http_route_max_bytes(self, route));
 	self->too_large++;
 	/* TRANSLATORS: HTTP 413; %s is a number of bytes */
 	text = g_strdup_printf(_("request body is larger than %s bytes"), limit);
@@ -277,7 +293,10 @@ herald_http_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_da
 
 	received += g_bytes_get_size(chunk);
 	g_object_set_data(G_OBJECT(msg), HERALD_HTTP_KEY_RECEIVED, GSIZE_TO_POINTER(received));
-	if (received > self->max_request_bytes && soup_server_message_get_status(msg) == 0)
+	if (received > herald_http_route_max_bytes(
+			   self,
+			   g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE)) &&
+	    soup_server_message_get_status(msg) == 0)
 		herald_http_too_large(self, msg);
 }
 
@@ -388,7 +407,8 @@ herald_http_early_cb(SoupServer *server,
 	if ((route->flags & HERALD_HTTP_ROUTE_STREAMING) == 0) {
 		if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH)
 			content_length = soup_message_headers_get_content_length(headers);
-		if (content_length < 0 || (guint64)content_length > self->max_request_bytes) {
+		if (content_length < 0 ||
+		    (guint64)content_length > herald_http_route_max_bytes(self, route)) {
 			herald_http_too_large(self, msg);
 			return;
 		}
@@ -477,6 +497,20 @@ herald_http_add_route(HeraldHttp *self,
 	route->handler = handler;
 	route->user_data = user_data;
 	g_ptr_array_add(self->routes, route);
+}
+
+void
+herald_http_set_route_max_bytes(HeraldHttp *self,
+				gpointer owner,
+				const gchar *path,
+				guint64 max_bytes)
+{
+	g_return_if_fail(HERALD_IS_HTTP(self));
+	for (guint i = 0; i < self->routes->len; i++) {
+		HeraldHttpRoute *route = g_ptr_array_index(self->routes, i);
+		if (route->owner == owner && g_strcmp0(route->path, path) == 0)
+			route->max_request_bytes = max_bytes;
+	}
 }
 
 void

@@ -12,6 +12,7 @@
 #include "herald-event.h"
 #include "herald-host.h"
 #include "herald-http.h"
+#include "herald-json.h"
 #include "herald-plugin.h"
 #include "herald-route.h"
 

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <string.h>
+
+#include "herald-error.h"
+#include "herald-json.h"
+
+/* json-glib 1.6 recurses once per nesting level and has no limit of its own:
+ * ~75,000 levels of '[' overflow an 8 MiB stack. Every document from outside
+ * goes through this gate first (the json-glib 1.7.1 parser gained a depth
+ * limit upstream; Debian 12 ships 1.6.6). */
+
+static guint herald_json_max_depth = HERALD_JSON_DEFAULT_MAX_DEPTH;
+static guint64 herald_json_rejected = 0;
+
+/**
+ * herald_json_set_max_depth:
+ * @max_depth: deepest nesting of objects and arrays accepted, at least 1
+ *
+ * Sets the process-wide limit used by herald_json_parse() (`[host]
+ * max-json-depth`; the host applies it at start and on reload).
+ *
+ * Since: 0.2
+ */
+void
+herald_json_set_max_depth(guint max_depth)
+{
+	g_return_if_fail(max_depth >= 1);
+	g_atomic_int_set(&herald_json_max_depth, max_depth);
+}
+
+/**
+ * herald_json_get_max_depth:
+ *
+ * Returns: the limit herald_json_parse() applies
+ *
+ * Since: 0.2
+ */
+guint
+herald_json_get_max_depth(void)
+{
+	return (guint)g_atomic_int_get(&herald_json_max_depth);
+}
+
+/**
+ * herald_json_get_rejected_total:
+ *
+ * Returns: how many documents herald_json_parse() refused for their nesting
+ * since the process started (`/stats` `json_too_deep_total`)
+ *
+ * Since: 0.2
+ */
+guint64
+herald_json_get_rejected_total(void)
+{
+	return __atomic_load_n(&herald_json_rejected, __ATOMIC_RELAXED);
+}
+
+/**
+ * herald_json_check:
+ * @data: the document (need not be NUL-terminated)
+ * @len: its length in bytes
+ * @max_depth: deepest nesting of objects and arrays accepted
+ * @error: set to %HERALD_ERROR_INVALID_ARGUMENT when the document nests deeper
+ *
+ * One linear pass, no allocation, no recursion: counts `[` and `{` outside of
+ * strings (escapes honoured). It does not validate the document; a malformed
+ * one that passes is refused by the parser afterwards.
+ *
+ * Returns: %TRUE when the nesting is within @max_depth
+ *
+ * Since: 0.2
+ */
+gboolean
+herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
+{
+	guint depth = 0;
+	gboolean in_string = FALSE;
+
+	for (gsize i = 0; i < len; i++) {
+		gchar c = data[i];
+		if (in_string) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_string = FALSE;
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_string = TRUE;
+			break;
+		case '[':
+		case '{':
+			if (++depth > max_depth) {
+				g_set_error(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_INVALID_ARGUMENT,
+					    /* TRANSLATORS: %u is a number of levels */
+					    _("JSON nested deeper than %u levels"),
+					    max_depth);
+				return FALSE;
+			}
+			break;
+		case ']':
+		case '}':
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+	}
+	return TRUE;
+}
+
+/**
+ * herald_json_parse:
+ * @data: untrusted JSON text
+ * @len: its length, or -1 when NUL-terminated
+ * @error: %HERALD_ERROR_INVALID_ARGUMENT when too deep or not JSON
+ *
+ * The one way Herald parses JSON from outside: herald_json_check() with the
+ * configured depth, then json-glib.
+ *
+ * Returns: (transfer full): the root node, or %NULL
+ *
+ * Since: 0.2
+ */
+JsonNode *
+herald_json_parse(const gchar *data, gssize len, GError **error)
+{
+	g_autoptr(JsonParser) parser = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gsize n;
+
+	g_return_val_if_fail(data != NULL || len == 0, NULL);
+	n = len < 0 ? strlen(data) : (gsize)len;
+	if (!herald_json_check(data, n, herald_json_get_max_depth(), error)) {
+		__atomic_add_fetch(&herald_json_rejected, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	parser = json_parser_new_immutable();
+	if (!json_parser_load_from_data(parser, data, (gssize)n, &error_local)) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_INVALID_ARGUMENT,
+			    /* TRANSLATORS: %s is the parser's message */
+			    _("not valid JSON: %s"),
+			    error_local->message);
+		return NULL;
+	}
+	if (json_parser_get_root(parser) == NULL) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: JSON error */
+				    _("empty JSON document"));
+		return NULL;
+	}
+	return json_parser_steal_root(parser);
+}
+
+/**
+ * herald_json_parse_object:
+ * @data: untrusted JSON text
+ * @len: its length, or -1 when NUL-terminated
+ * @error: %HERALD_ERROR_INVALID_ARGUMENT when too deep, not JSON or not an object
+ *
+ * herald_json_parse() for documents that must be an object.
+ *
+ * Returns: (transfer full): the object, or %NULL
+ *
+ * Since: 0.2
+ */
+JsonObject *
+herald_json_parse_object(const gchar *data, gssize len, GError **error)
+{
+	g_autoptr(JsonNode) root = herald_json_parse(data, len, error);
+	if (root == NULL)
+		return NULL;
+	if (!JSON_NODE_HOLDS_OBJECT(root)) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: JSON error */
+				    _("JSON document is not an object"));
+		return NULL;
+	}
+	return json_object_ref(json_node_get_object(root));
+}

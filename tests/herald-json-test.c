@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include "herald-error.h"
+#include "herald-json.h"
+
+static gchar *
+nested(guint depth, gchar open, gchar close)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; i < depth; i++)
+		g_string_append_c(s, open);
+	for (guint i = 0; i < depth; i++)
+		g_string_append_c(s, close);
+	return g_string_free(s, FALSE);
+}
+
+static void
+test_json_depth_limit(void)
+{
+	g_autofree gchar *ok = nested(64, '[', ']');
+	g_autofree gchar *deep = nested(65, '[', ']');
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(herald_json_check(ok, strlen(ok), 64, NULL));
+	g_assert_false(herald_json_check(deep, strlen(deep), 64, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, "64"));
+	/* objects count like arrays, mixed */
+	g_assert_true(herald_json_check("{\"a\":[{\"b\":[1]}]}", 17, 4, NULL));
+	g_assert_false(herald_json_check("{\"a\":[{\"b\":[1]}]}", 17, 3, NULL));
+	/* the scan stops at len */
+	g_assert_true(herald_json_check("[[[[", 2, 2, NULL));
+}
+
+static void
+test_json_strings_do_not_count(void)
+{
+	/* brackets inside strings, escaped quotes and backslashes */
+	const gchar *doc = "{\"a\":\"[[[[{{{{\",\"b\":\"\\\"[[[[\",\"c\":\"\\\\\",\"d\":[1]}";
+	g_assert_true(herald_json_check(doc, strlen(doc), 2, NULL));
+	/* an escaped quote does not end the string: the '[' after it is inside */
+	g_assert_true(herald_json_check("[\"\\\"[[[\"]", 9, 1, NULL));
+	/* a trailing backslash at the very end cannot read past len */
+	g_assert_true(herald_json_check("\"\\", 2, 1, NULL));
+}
+
+static void
+test_json_parse_refuses_the_crash(void)
+{
+	/* 200,000 levels crash json-glib 1.6 (stack overflow); the gate refuses them
+	 * without recursion and counts the refusal */
+	g_autofree gchar *bomb = nested(200000, '[', ']');
+	g_autofree gchar *obj_bomb = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	guint64 before = herald_json_get_rejected_total();
+	GString *s = g_string_new("42");
+
+	node = herald_json_parse(bomb, -1, &error);
+	g_assert_null(node);
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before + 1);
+	g_clear_error(&error);
+
+	/* unbalanced, never closed: still refused at the limit */
+	for (guint i = 0; i < 200000; i++)
+		g_string_append_c(s, '[');
+	g_assert_null(herald_json_parse(s->str + 2, -1, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_string_free(s, TRUE);
+
+	obj_bomb = g_strnfill(100000, '{');
+	g_assert_null(herald_json_parse_object(obj_bomb, -1, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before + 3);
+}
+
+static void
+test_json_parse_valid_and_invalid(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = herald_json_parse("{\"a\":[1,2]}", -1, &error);
+	g_autoptr(JsonObject) obj = NULL;
+	guint64 before = herald_json_get_rejected_total();
+
+	g_assert_no_error(error);
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+	/* not JSON: refused, but not counted as too deep */
+	g_assert_null(herald_json_parse("{\"a\":", -1, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(herald_json_parse("", 0, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(herald_json_parse_object("[1]", -1, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	obj = herald_json_parse_object("{\"x\":\"y\"}", 9, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(json_object_get_string_member(obj, "x"), ==, "y");
+	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before);
+}
+
+static void
+test_json_configured_depth(void)
+{
+	g_autoptr(GError) error = NULL;
+	guint saved = herald_json_get_max_depth();
+
+	g_assert_cmpuint(saved, ==, HERALD_JSON_DEFAULT_MAX_DEPTH);
+	herald_json_set_max_depth(2);
+	/* "{{{}}}" is not valid JSON anyway, but the depth is refused first */
+	g_assert_null(herald_json_parse("[[[1]]]", -1, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, "2 levels"));
+	g_clear_error(&error);
+	herald_json_set_max_depth(saved);
+	{
+		g_autoptr(JsonNode) node = herald_json_parse("[[[1]]]", -1, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(node);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/herald/json/depth-limit", test_json_depth_limit);
+	g_test_add_func("/herald/json/strings-do-not-count", test_json_strings_do_not_count);
+	g_test_add_func("/herald/json/parse-refuses-the-crash", test_json_parse_refuses_the_crash);
+	g_test_add_func("/herald/json/parse-valid-and-invalid", test_json_parse_valid_and_invalid);
+	g_test_add_func("/herald/json/configured-depth", test_json_configured_depth);
+	return g_test_run();
+}
