@@ -9,12 +9,17 @@
 #include <unistd.h>
 
 #include "herald-notifier-whatsapp-journal.h"
+#include "herald.h"
 
 struct _HeraldNotifyJournal {
 	gchar *path;
 	gint fd;
 	guint64 lines;
-	guint64 bytes;
+	guint64 bytes;	    /* the file's length up to the last durable line */
+	gboolean torn;	    /* a failed append may have left bytes after @bytes */
+	guint64 damaged;    /* lines replay could not read */
+	guint64 recovered;  /* records replay found after damage in a line */
+	guint64 rollbacks;  /* failed appends cut off again */
 };
 
 static gboolean
@@ -79,36 +84,72 @@ herald_notify_journal_sync_dir(const gchar *path, GError **error)
 	return TRUE;
 }
 
-static void
-herald_notify_journal_replay_line(GHashTable *records, const gchar *line, guint64 lineno)
+/* one `{"op":…}` object; FALSE when it is not one */
+static gboolean
+herald_notify_journal_apply(GHashTable *records, const gchar *text, gsize len)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	JsonObject *obj;
+	g_autoptr(JsonObject) obj = herald_json_parse_object(text, (gssize)len, NULL);
 	const gchar *op;
 
-	if (!json_parser_load_from_data(parser, line, -1, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-		g_warning("journal line %" G_GUINT64_FORMAT " is not a JSON object, skipped",
-			  lineno);
-		return;
-	}
-	obj = json_node_get_object(json_parser_get_root(parser));
+	if (obj == NULL)
+		return FALSE;
 	op = json_object_get_string_member_with_default(obj, "op", "");
 	if (g_strcmp0(op, "put") == 0 && json_object_has_member(obj, "record") &&
 	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "record"))) {
 		JsonObject *record = json_object_get_object_member(obj, "record");
 		const gchar *id = json_object_get_string_member_with_default(record, "id", NULL);
-		if (id != NULL)
-			g_hash_table_replace(records, g_strdup(id), json_object_ref(record));
-		return;
+		if (id == NULL)
+			return FALSE;
+		g_hash_table_replace(records, g_strdup(id), json_object_ref(record));
+		return TRUE;
 	}
 	if (g_strcmp0(op, "del") == 0) {
 		const gchar *id = json_object_get_string_member_with_default(obj, "id", NULL);
-		if (id != NULL)
-			g_hash_table_remove(records, id);
-		return;
+		if (id == NULL)
+			return FALSE;
+		g_hash_table_remove(records, id);
+		return TRUE;
 	}
-	g_warning("journal line %" G_GUINT64_FORMAT " has an unknown op, skipped", lineno);
+	return FALSE;
+}
+
+/* Damage can sit anywhere, not only at the end: a journal written by an older
+ * Herald could hold a write cut short by a full disk with the next record
+ * glued to it on the same line. Such a line is reported, and every complete
+ * record that starts later in it is still applied. */
+static void
+herald_notify_journal_replay_line(HeraldNotifyJournal *self,
+				  GHashTable *records,
+				  const gchar *line,
+				  gsize len,
+				  guint64 lineno)
+{
+	static const gchar marker[] = "{\"op\":";
+	guint found = 0;
+
+	if (herald_notify_journal_apply(records, line, len))
+		return;
+	self->damaged++;
+	for (const gchar *p = line + 1; p < line + len;) {
+		const gchar *next = g_strstr_len(p, (gssize)(line + len - p), marker);
+		if (next == NULL)
+			break;
+		if (herald_notify_journal_apply(records, next, (gsize)(line + len - next))) {
+			found++;
+			break; /* the rest of the line was that record */
+		}
+		p = next + 1;
+	}
+	self->recovered += found;
+	if (found > 0)
+		g_warning("journal line %" G_GUINT64_FORMAT
+			  " is damaged; the record after the damage was recovered",
+			  lineno);
+	else
+		g_warning("journal line %" G_GUINT64_FORMAT
+			  " is not a notification record (%" G_GSIZE_FORMAT " bytes), skipped",
+			  lineno,
+			  len);
 }
 
 HeraldNotifyJournal *
@@ -153,7 +194,11 @@ herald_notify_journal_open(const gchar *path, GHashTable **records, GError **err
 		contents[nl - contents] = '\0';
 		self->lines++;
 		if (nl - contents > (gssize)start)
-			herald_notify_journal_replay_line(table, contents + start, self->lines);
+			herald_notify_journal_replay_line(self,
+							  table,
+							  contents + start,
+							  (gsize)(nl - contents) - start,
+							  self->lines);
 		start = (gsize)(nl - contents) + 1;
 		good = start;
 	}
@@ -180,16 +225,45 @@ herald_notify_journal_open(const gchar *path, GHashTable **records, GError **err
 	return g_steal_pointer(&self);
 }
 
+/* cut what a failed append left after the last durable line, so that the
+ * next record never starts in the middle of a torn one */
+static gboolean
+herald_notify_journal_roll_back(HeraldNotifyJournal *self, GError **error)
+{
+	if (ftruncate(self->fd, (off_t)self->bytes) != 0) {
+		gint saved = errno;
+		g_set_error(error,
+			    G_IO_ERROR,
+			    g_io_error_from_errno(saved),
+			    "ftruncate: %s",
+			    g_strerror(saved));
+		return FALSE;
+	}
+	if (!herald_notify_journal_sync(self->fd, error))
+		return FALSE;
+	self->torn = FALSE;
+	self->rollbacks++;
+	return TRUE;
+}
+
+/* one line, durable before this returns TRUE; on FALSE the file is as it was
+ * before the call (or, when even the roll-back failed, the next append rolls
+ * back first and fails while it cannot) */
 static gboolean
 herald_notify_journal_append(HeraldNotifyJournal *self, JsonNode *line, GError **error)
 {
 	g_autofree gchar *text = json_to_string(line, FALSE);
 	g_autofree gchar *with_nl = g_strconcat(text, "\n", NULL);
 	gsize len = strlen(with_nl);
-	if (!herald_notify_journal_write_all(self->fd, with_nl, len, error))
+
+	if (self->torn && !herald_notify_journal_roll_back(self, error))
 		return FALSE;
-	if (!herald_notify_journal_sync(self->fd, error))
+	if (!herald_notify_journal_write_all(self->fd, with_nl, len, error) ||
+	    !herald_notify_journal_sync(self->fd, error)) {
+		self->torn = TRUE;
+		herald_notify_journal_roll_back(self, NULL);
 		return FALSE;
+	}
 	self->lines++;
 	self->bytes += len;
 	return TRUE;
@@ -288,6 +362,24 @@ herald_notify_journal_compact(HeraldNotifyJournal *self, GPtrArray *records, GEr
 	self->lines = records->len;
 	self->bytes = len;
 	return TRUE;
+}
+
+guint64
+herald_notify_journal_get_damaged(HeraldNotifyJournal *self)
+{
+	return self->damaged;
+}
+
+guint64
+herald_notify_journal_get_recovered(HeraldNotifyJournal *self)
+{
+	return self->recovered;
+}
+
+guint64
+herald_notify_journal_get_rollbacks(HeraldNotifyJournal *self)
+{
+	return self->rollbacks;
 }
 
 guint64

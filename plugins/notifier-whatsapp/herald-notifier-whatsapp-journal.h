@@ -9,8 +9,11 @@ G_BEGIN_DECLS
  * The local durable store (when redis-bridge is not enabled): an append-only
  * journal of JSON lines, `{"op":"put","record":{…}}` or `{"op":"del","id":…}`,
  * each written with one write() and made durable with fdatasync() before the
- * call returns. Replay keeps the last line per id; a torn last line (a crash
- * in the middle of a write) is cut off. Compaction writes the live records to
+ * call returns. An append that fails (ENOSPC, EIO) is cut off again before
+ * anything else is written, so an accepted record never shares a line with a
+ * torn one. Replay keeps the last line per id; a torn last line (a crash in
+ * the middle of a write) is cut off, a damaged line elsewhere is reported and
+ * a complete record glued after the damage is still read. Compaction writes the live records to
  * a temporary file, fsyncs it and renames it over the journal.
  */
 typedef struct _HeraldNotifyJournal HeraldNotifyJournal;
@@ -27,6 +30,12 @@ gboolean
 herald_notify_journal_compact(HeraldNotifyJournal *self, GPtrArray *records, GError **error);
 guint64
 herald_notify_journal_get_lines(HeraldNotifyJournal *self);
+guint64
+herald_notify_journal_get_damaged(HeraldNotifyJournal *self);
+guint64
+herald_notify_journal_get_recovered(HeraldNotifyJournal *self);
+guint64
+herald_notify_journal_get_rollbacks(HeraldNotifyJournal *self);
 guint64
 herald_notify_journal_get_bytes(HeraldNotifyJournal *self);
 const gchar *

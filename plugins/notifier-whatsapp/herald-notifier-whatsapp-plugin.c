@@ -62,6 +62,8 @@ struct _HeraldNotifierWhatsappPlugin {
 	gulong notify_id;
 	gulong connected_id;
 	gboolean loaded; /* redis: the queue was read back */
+	gboolean store_failing; /* the last store write failed: degraded */
+	guint load_retry_id;	/* redis: reading the queue back again soon */
 	gboolean shutting_down;
 	GTask *shutdown_task;
 	guint shutdown_poll_id;
@@ -300,8 +302,43 @@ static void
 herald_notifier_pump(HeraldNotifierWhatsappPlugin *self);
 static void
 herald_notifier_claim(HeraldNotifierWhatsappPlugin *self, HeraldNotifyRecord *record);
+static void
+herald_notifier_schedule_load(HeraldNotifierWhatsappPlugin *self);
+static void
+herald_notifier_load_redis(HeraldNotifierWhatsappPlugin *self);
 
 /* ------------------------------------------------------------------ store */
+
+/* The store's health is the plugin's: while writes fail (a full disk, Redis
+ * gone) the plugin is degraded on /health, D-Bus and heraldctl with the
+ * reason, and it is running again after the next write that succeeds. One
+ * state change per outage, not one warning per failed write. */
+static void
+herald_notifier_store_failed(HeraldNotifierWhatsappPlugin *self, const gchar *message)
+{
+	HeraldPluginState state = herald_plugin_get_state(HERALD_PLUGIN(self));
+	g_autofree gchar *why = NULL;
+
+	self->store_errors++;
+	if (self->store_failing)
+		return;
+	self->store_failing = TRUE;
+	if (state != HERALD_PLUGIN_STATE_RUNNING && state != HERALD_PLUGIN_STATE_DEGRADED &&
+	    state != HERALD_PLUGIN_STATE_LOADED)
+		return;
+	why = g_strdup_printf("notification store: %s", message != NULL ? message : "unknown error");
+	herald_plugin_set_state(HERALD_PLUGIN(self), HERALD_PLUGIN_STATE_DEGRADED, why);
+}
+
+static void
+herald_notifier_store_ok(HeraldNotifierWhatsappPlugin *self)
+{
+	if (!self->store_failing)
+		return;
+	self->store_failing = FALSE;
+	if (herald_plugin_get_state(HERALD_PLUGIN(self)) == HERALD_PLUGIN_STATE_DEGRADED)
+		herald_plugin_set_state(HERALD_PLUGIN(self), HERALD_PLUGIN_STATE_RUNNING, NULL);
+}
 
 static void
 herald_notifier_redis_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -311,8 +348,12 @@ herald_notifier_redis_done_cb(GObject *source, GAsyncResult *res, gpointer user_
 	g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(res), &error);
 	self->pending_tasks--;
 	if (node == NULL && error != NULL) {
-		self->store_errors++;
-		g_warning("redis command for the notification store failed: %s", error->message);
+		if (!self->store_failing)
+			g_warning("redis command for the notification store failed: %s",
+				  error->message);
+		herald_notifier_store_failed(self, error->message);
+	} else if (node != NULL) {
+		herald_notifier_store_ok(self);
 	}
 }
 
@@ -368,9 +409,10 @@ herald_notifier_store_put(HeraldNotifierWhatsappPlugin *self,
 		if (self->journal == NULL)
 			return TRUE;
 		if (!herald_notify_journal_put(self->journal, node, error)) {
-			self->store_errors++;
+			herald_notifier_store_failed(self, (*error)->message);
 			return FALSE;
 		}
+		herald_notifier_store_ok(self);
 		return TRUE;
 	} else {
 		g_autofree gchar *json = json_to_string(node, FALSE);
@@ -414,7 +456,7 @@ herald_notifier_store_delete(HeraldNotifierWhatsappPlugin *self, const gchar *id
 	if (self->store_kind == HERALD_NOTIFY_STORE_REDIS)
 		return; /* the status key expires by itself (EX status-retention-s) */
 	if (self->journal != NULL && !herald_notify_journal_delete(self->journal, id, &error)) {
-		self->store_errors++;
+		herald_notifier_store_failed(self, error->message);
 		g_warning("cannot record the removal of notification %s: %s", id, error->message);
 	}
 }
@@ -445,7 +487,7 @@ herald_notifier_compact(HeraldNotifierWhatsappPlugin *self)
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_ptr_array_add(nodes, herald_notify_record_to_json(value, TRUE));
 	if (!herald_notify_journal_compact(self->journal, nodes, &error)) {
-		self->store_errors++;
+		herald_notifier_store_failed(self, error->message);
 		g_warning("journal compaction failed: %s", error->message);
 	}
 }
@@ -533,12 +575,16 @@ herald_notifier_load_queue_cb(GObject *source, GAsyncResult *res, gpointer user_
 
 	self->pending_tasks--;
 	if (node == NULL) {
-		/* redis not connected yet: the next job run tries again */
+		/* Redis not reachable: degraded (sends get 503 meanwhile), and the
+		 * queue is read again in a few seconds, not at the next job run */
 		g_debug("cannot read the notification queue yet: %s",
 			error != NULL ? error->message : "no reply");
+		herald_notifier_store_failed(self, error != NULL ? error->message : "no reply");
+		herald_notifier_schedule_load(self);
 		return;
 	}
 	self->loaded = TRUE;
+	herald_notifier_store_ok(self);
 	if (!JSON_NODE_HOLDS_ARRAY(node))
 		return;
 	ids = json_node_get_array(node);
@@ -553,6 +599,24 @@ herald_notifier_load_queue_cb(GObject *source, GAsyncResult *res, gpointer user_
 				      herald_notifier_load_get_cb,
 				      NULL);
 	}
+}
+
+static gboolean
+herald_notifier_load_retry_cb(gpointer user_data)
+{
+	HeraldNotifierWhatsappPlugin *self = HERALD_NOTIFIER_WHATSAPP_PLUGIN(user_data);
+	self->load_retry_id = 0;
+	if (!self->loaded && !self->shutting_down)
+		herald_notifier_load_redis(self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+herald_notifier_schedule_load(HeraldNotifierWhatsappPlugin *self)
+{
+	if (self->load_retry_id != 0 || self->shutting_down)
+		return;
+	self->load_retry_id = g_timeout_add_seconds(2, herald_notifier_load_retry_cb, self);
 }
 
 static void
@@ -1686,7 +1750,8 @@ herald_notifier_accept_stored_cb(GObject *source, GAsyncResult *res, gpointer us
 		return;
 	if (ctx->error != NULL || self->shutting_down) {
 		g_autoptr(GError) refused = NULL;
-		self->store_errors++;
+		herald_notifier_store_failed(self,
+					     ctx->error != NULL ? ctx->error->message : "shutting down");
 		g_warning("cannot store a new notification in redis: %s",
 			  ctx->error != NULL ? ctx->error->message : "shutting down");
 		g_set_error_literal(&refused,
@@ -1698,6 +1763,7 @@ herald_notifier_accept_stored_cb(GObject *source, GAsyncResult *res, gpointer us
 		herald_notify_record_free(ctx->record);
 	} else {
 		HeraldNotifyRecord *record = ctx->record;
+		herald_notifier_store_ok(self);
 		herald_notifier_commit(self, record);
 		ctx->done(self, record->id, NULL, 0, ctx->user_data);
 	}
@@ -2288,6 +2354,7 @@ herald_notifier_whatsapp_plugin_shutdown_async(HeraldPlugin *plugin,
 
 	herald_notifier_disconnect_bus(self);
 	g_clear_handle_id(&self->job_id, g_source_remove);
+	g_clear_handle_id(&self->load_retry_id, g_source_remove);
 	if (self->shutting_down) {
 		g_task_return_boolean(task, TRUE);
 		return;
@@ -2330,6 +2397,20 @@ herald_notifier_whatsapp_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *di
 	g_variant_dict_insert(dict, "notifications_rejected", "t", self->rejected);
 	g_variant_dict_insert(dict, "notifications_template_switches", "t", self->template_switches);
 	g_variant_dict_insert(dict, "notifications_store_errors", "t", self->store_errors);
+	if (self->journal != NULL) {
+		g_variant_dict_insert(dict,
+				      "journal_rollbacks_total",
+				      "t",
+				      herald_notify_journal_get_rollbacks(self->journal));
+		g_variant_dict_insert(dict,
+				      "journal_damaged_lines",
+				      "t",
+				      herald_notify_journal_get_damaged(self->journal));
+		g_variant_dict_insert(dict,
+				      "journal_recovered_records",
+				      "t",
+				      herald_notify_journal_get_recovered(self->journal));
+	}
 	g_variant_dict_insert(dict, "notifications_broadcasts", "t", self->broadcasts);
 	g_variant_dict_insert(dict, "notifications_job_runs", "t", self->job_runs);
 	g_variant_dict_insert(dict, "notifications_queue_depth", "u", depth);
@@ -2368,6 +2449,7 @@ herald_notifier_whatsapp_plugin_dispose(GObject *object)
 	HeraldNotifierWhatsappPlugin *self = HERALD_NOTIFIER_WHATSAPP_PLUGIN(object);
 	herald_notifier_disconnect_bus(self);
 	g_clear_handle_id(&self->job_id, g_source_remove);
+	g_clear_handle_id(&self->load_retry_id, g_source_remove);
 	g_clear_handle_id(&self->shutdown_poll_id, g_source_remove);
 	if (self->shutdown_task != NULL) {
 		g_task_return_boolean(self->shutdown_task, TRUE);

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "herald-notifier-whatsapp-fake.h"
 #include "herald-test-util.h"
@@ -1189,6 +1190,155 @@ test_redis_down(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(stat(fx, "notifications_store_errors"), >=, 1);
 }
 
+static const gchar *
+health_of_notifier(Fixture *fx, gchar **reason)
+{
+	static gchar state[32];
+	g_autofree gchar *url = g_strdup_printf("%s/health", fx->daemon->base_url);
+	g_autofree gchar *body = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	herald_test_http("GET", url, NULL, NULL, NULL, 0, &body, NULL);
+	node = herald_test_parse_json(body);
+	g_strlcpy(state,
+		  herald_test_json_get_string(node, "plugins.notifier-whatsapp") ?: "",
+		  sizeof(state));
+	if (reason != NULL)
+		*reason = g_strdup(herald_test_json_get_string(node, "errors.notifier-whatsapp"));
+	return state;
+}
+
+static void
+run_or_fail(const gchar *command)
+{
+	g_autoptr(GError) error = NULL;
+	gint status = 0;
+	g_autofree gchar *err = NULL;
+	if (!g_spawn_command_line_sync(command, NULL, &err, &status, &error) ||
+	    !g_spawn_check_wait_status(status, NULL))
+		g_error("'%s' failed (this test needs root for a small tmpfs): %s",
+			command,
+			error != NULL ? error->message : err);
+}
+
+/* A full disk under the file journal: a send that cannot be made durable gets
+ * 503 (never a 202 that a restart would lose), the plugin is degraded with the
+ * reason meanwhile, and once there is room again every notification that got
+ * a 202 — before, during and after — is there after a restart and is sent. */
+static void
+test_disk_full(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GPtrArray) accepted = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *mnt = NULL;
+	g_autofree gchar *filler = NULL;
+	g_autofree gchar *mount = NULL;
+	g_autofree gchar *umount = NULL;
+	g_autofree gchar *fill = NULL;
+	g_autofree gchar *reason = NULL;
+	guint refused = 0;
+	const gchar *body = "{\"user_id\":\"u-wa\",\"title\":\"T\",\"message\":\"M\"}";
+
+	/* the provider never answers: every notification stays under way */
+	fake_provider_set_default(fx->fake, "hang");
+	config = fixture_config(fx, "request-timeout-s=600", NULL);
+	fx->daemon = herald_test_daemon_new(config);
+	mnt = g_build_filename(fx->daemon->dir, "state", "notifier-whatsapp", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(mnt, 0700), ==, 0);
+	mount = g_strdup_printf("mount -t tmpfs -o size=256k,mode=0700 herald-test %s", mnt);
+	umount = g_strdup_printf("umount %s", mnt);
+	run_or_fail(mount);
+	if (!herald_test_daemon_start(fx->daemon, &error))
+		g_error("%s", error->message);
+	g_ptr_array_add(accepted, send_ok(fx, body));
+	g_assert_cmpstr(health_of_notifier(fx, NULL), ==, "running");
+
+	/* leave a few KiB: some more sends fit, then the disk is full */
+	filler = g_build_filename(mnt, "filler", NULL);
+	fill = g_strdup_printf("sh -c 'dd if=/dev/zero of=%s bs=1k count=248 2>/dev/null; true'",
+			       filler);
+	run_or_fail(fill);
+	for (guint i = 0; i < 200 && refused < 5; i++) {
+		g_autoptr(JsonNode) reply = NULL;
+		guint status = api(fx, "POST", "/api/notifications/send", fx->service, body, &reply, NULL);
+		if (status == 202) {
+			g_ptr_array_add(accepted,
+					g_strdup(herald_test_json_get_string(reply, "id")));
+			continue;
+		}
+		g_assert_cmpuint(status, ==, 503);
+		g_assert_cmpstr(herald_test_json_get_string(reply, "error"), ==, "unavailable");
+		refused++;
+	}
+	g_assert_cmpuint(refused, ==, 5);
+	g_assert_cmpstr(health_of_notifier(fx, &reason), ==, "degraded");
+	g_assert_nonnull(reason);
+	g_assert_nonnull(strstr(reason, "notification store"));
+	g_assert_cmpint(stat(fx, "notifications_store_errors"), >=, 5);
+	g_assert_cmpint(stat(fx, "journal_rollbacks_total"), >=, 1);
+
+	/* room again: accepted, and running again */
+	g_assert_cmpint(unlink(filler), ==, 0);
+	g_ptr_array_add(accepted, send_ok(fx, body));
+	g_assert_cmpstr(health_of_notifier(fx, NULL), ==, "running");
+
+	/* a restart reads every accepted notification back, and sends it */
+	fake_provider_set_default(fx->fake, "ok");
+	restart_after_kill(fx);
+	g_assert_cmpint(stat(fx, "journal_damaged_lines"), ==, 0);
+	for (guint i = 0; i < accepted->len; i++)
+		json_node_unref(wait_status(fx, g_ptr_array_index(accepted, i), "sent"));
+	g_assert_cmpint(herald_test_daemon_stop(fx->daemon), ==, 0);
+	run_or_fail(umount);
+	g_clear_pointer(&fx->daemon, herald_test_daemon_free);
+}
+
+/* store=auto with Redis down at start: the notifier says degraded (not
+ * running while every send gets 503), and running once Redis is back */
+static void
+test_redis_down_at_start(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *config = fixture_config(fx, "store=auto", NULL);
+	g_autofree gchar *reason = NULL;
+	g_autoptr(JsonNode) reply = NULL;
+	g_autofree gchar *id = NULL;
+	gint64 deadline;
+
+	herald_test_server_stop(fx->redis_server);
+	fx->daemon = herald_test_daemon_new(config);
+	if (!herald_test_daemon_start(fx->daemon, &error))
+		g_error("%s", error->message);
+	deadline = g_get_monotonic_time() + WAIT_MS * 1000;
+	while (g_strcmp0(health_of_notifier(fx, NULL), "degraded") != 0) {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_usleep(50000);
+	}
+	g_assert_cmpstr(health_of_notifier(fx, &reason), ==, "degraded");
+	g_assert_nonnull(strstr(reason, "notification store"));
+	g_assert_cmpuint(api(fx,
+			     "POST",
+			     "/api/notifications/send",
+			     fx->service,
+			     "{\"user_id\":\"u-wa\",\"title\":\"T\",\"message\":\"M\"}",
+			     &reply,
+			     NULL),
+			 ==,
+			 503);
+	herald_test_redis_restart(fx->redis_server);
+	{
+		const gchar *hset[] = {"HSET", "herald:phones", "u-wa", PHONE_WA, NULL};
+		g_free(redis_cli(fx, hset));
+	}
+	deadline = g_get_monotonic_time() + WAIT_MS * 1000;
+	while (g_strcmp0(health_of_notifier(fx, NULL), "running") != 0) {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_usleep(50000);
+	}
+	id = send_ok(fx, "{\"user_id\":\"u-wa\",\"title\":\"T\",\"message\":\"M\"}");
+	json_node_unref(wait_status(fx, id, "sent"));
+}
+
 /* --check-config: what a mode needs, and typos in the group */
 static void
 test_check_config(void)
@@ -1296,12 +1446,26 @@ main(int argc, char **argv)
 				   cases[i].func,
 				   fixture_teardown);
 		}
+		if (s == 0) {
+			g_test_add("/notifier-whatsapp/file/disk-full",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_disk_full,
+				   fixture_teardown);
+		}
 		if (s == 1) {
 			g_test_add("/notifier-whatsapp/redis/claims",
 				   Fixture,
 				   GINT_TO_POINTER(s),
 				   fixture_setup,
 				   test_redis_claims,
+				   fixture_teardown);
+			g_test_add("/notifier-whatsapp/redis/redis-down-at-start",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_redis_down_at_start,
 				   fixture_teardown);
 			g_test_add("/notifier-whatsapp/redis/redis-down",
 				   Fixture,

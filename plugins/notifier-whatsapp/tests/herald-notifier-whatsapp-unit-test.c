@@ -7,7 +7,9 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "herald-notifier-whatsapp-journal.h"
@@ -447,6 +449,116 @@ test_journal(void)
 	g_rmdir(dir);
 }
 
+/* an older journal: a write cut short by a full disk with the next record
+ * glued to it, in the middle of the file. Both whole records around it and the
+ * glued one are read; the damage is reported. */
+static void
+test_journal_damage_inside(void)
+{
+	if (!g_test_subprocess()) {
+		g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+		g_test_trap_assert_passed();
+		g_test_trap_assert_stderr("*journal line 2 is damaged; the record after the damage "
+					  "was recovered*journal line 3 is not a notification record*");
+		return;
+	}
+	{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("herald-journal-XXXXXX", &error);
+	g_autofree gchar *path = g_build_filename(dir, "journal.jsonl", NULL);
+	g_autoptr(GHashTable) records = NULL;
+	g_autoptr(HeraldNotifyJournal) journal = NULL;
+	const gchar *text =
+	    "{\"op\":\"put\",\"record\":{\"id\":\"a\",\"status\":\"pending\"}}\n"
+	    "{\"op\":\"put\",\"record\":{\"id\":\"b\",\"sta"
+	    "{\"op\":\"put\",\"record\":{\"id\":\"c\",\"status\":\"pending\"}}\n"
+	    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+	    "{\"op\":\"put\",\"record\":{\"id\":\"d\",\"status\":\"pending\"}}\n";
+
+	/* the warnings are the report: not fatal here */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_ERROR);
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(path, text, -1, &error));
+	journal = herald_notify_journal_open(path, &records, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(records), ==, 3);
+	g_assert_true(g_hash_table_contains(records, "a"));
+	g_assert_false(g_hash_table_contains(records, "b"));
+	g_assert_true(g_hash_table_contains(records, "c"));
+	g_assert_true(g_hash_table_contains(records, "d"));
+	g_assert_cmpuint(herald_notify_journal_get_damaged(journal), ==, 2);
+	g_assert_cmpuint(herald_notify_journal_get_recovered(journal), ==, 1);
+	g_clear_pointer(&journal, herald_notify_journal_free);
+	g_unlink(path);
+	g_rmdir(dir);
+	}
+}
+
+/* A full disk in the middle of an append (here: RLIMIT_FSIZE, which cuts a
+ * write short exactly like ENOSPC, without needing a mount): the append fails,
+ * the partial line is cut off again, and once there is room the next record
+ * is a line of its own — nothing accepted before or after is lost. */
+static void
+test_journal_full_disk(void)
+{
+	if (g_test_subprocess()) {
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *dir = g_dir_make_tmp("herald-journal-XXXXXX", &error);
+		g_autofree gchar *path = g_build_filename(dir, "journal.jsonl", NULL);
+		g_autoptr(GHashTable) records = NULL;
+		g_autoptr(HeraldNotifyJournal) journal = NULL;
+		g_autofree gchar *contents = NULL;
+		struct rlimit limit;
+		guint64 good;
+		gsize len = 0;
+
+		signal(SIGXFSZ, SIG_IGN);
+		journal = herald_notify_journal_open(path, &records, &error);
+		g_assert_no_error(error);
+		{
+			g_autoptr(JsonNode) node = node_with_id("before", "pending");
+			g_assert_true(herald_notify_journal_put(journal, node, &error));
+		}
+		good = herald_notify_journal_get_bytes(journal);
+		/* room for 10 more bytes: the next line is cut short */
+		getrlimit(RLIMIT_FSIZE, &limit);
+		limit.rlim_cur = (rlim_t)good + 10;
+		g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &limit), ==, 0);
+		{
+			g_autoptr(JsonNode) node = node_with_id("refused", "pending");
+			g_assert_false(herald_notify_journal_put(journal, node, &error));
+			g_assert_nonnull(error);
+			g_clear_error(&error);
+		}
+		g_assert_cmpuint(herald_notify_journal_get_rollbacks(journal), ==, 1);
+		g_assert_true(g_file_get_contents(path, &contents, &len, NULL));
+		g_assert_cmpuint(len, ==, good);
+		g_clear_pointer(&contents, g_free);
+		/* space is back */
+		limit.rlim_cur = limit.rlim_max;
+		g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &limit), ==, 0);
+		{
+			g_autoptr(JsonNode) node = node_with_id("after", "pending");
+			g_assert_true(herald_notify_journal_put(journal, node, &error));
+			g_assert_no_error(error);
+		}
+		g_clear_pointer(&journal, herald_notify_journal_free);
+		g_clear_pointer(&records, g_hash_table_unref);
+		journal = herald_notify_journal_open(path, &records, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(g_hash_table_size(records), ==, 2);
+		g_assert_true(g_hash_table_contains(records, "before"));
+		g_assert_true(g_hash_table_contains(records, "after"));
+		g_assert_cmpuint(herald_notify_journal_get_damaged(journal), ==, 0);
+		g_clear_pointer(&journal, herald_notify_journal_free);
+		g_unlink(path);
+		g_rmdir(dir);
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_assert_passed();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -462,5 +574,7 @@ main(int argc, char **argv)
 	g_test_add_func("/notifier-whatsapp/backoff", test_backoff);
 	g_test_add_func("/notifier-whatsapp/limiter", test_limiter);
 	g_test_add_func("/notifier-whatsapp/journal", test_journal);
+	g_test_add_func("/notifier-whatsapp/journal/damage-inside", test_journal_damage_inside);
+	g_test_add_func("/notifier-whatsapp/journal/full-disk", test_journal_full_disk);
 	return g_test_run();
 }
