@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <herald.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,17 +83,24 @@ herald_notify_journal_sync_dir(const gchar *path, GError **error)
 static void
 herald_notify_journal_replay_line(GHashTable *records, const gchar *line, guint64 lineno)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	JsonObject *obj;
+	g_autoptr(JsonObject) obj = NULL;
 	const gchar *op;
 
-	if (!json_parser_load_from_data(parser, line, -1, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-		g_warning("journal line %" G_GUINT64_FORMAT " is not a JSON object, skipped",
-			  lineno);
+	/* through the depth gate: a damaged or planted line must not overflow the
+	 * stack at start */
+	obj = herald_json_parse_object(line, -1, NULL);
+	if (obj == NULL) {
+		if (!herald_json_check(line, strlen(line), herald_json_get_max_depth(), NULL))
+			g_warning("journal line %" G_GUINT64_FORMAT
+				  " nests deeper than %u levels, skipped",
+				  lineno,
+				  herald_json_get_max_depth());
+		else
+			g_warning("journal line %" G_GUINT64_FORMAT
+				  " is not a JSON object, skipped",
+				  lineno);
 		return;
 	}
-	obj = json_node_get_object(json_parser_get_root(parser));
 	op = json_object_get_string_member_with_default(obj, "op", "");
 	if (g_strcmp0(op, "put") == 0 && json_object_has_member(obj, "record") &&
 	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "record"))) {
