@@ -764,9 +764,10 @@ plain_bad_input_func(void)
 	g_autofree gchar *long_room = g_strnfill(200, 'r');
 	g_autofree gchar *long_msg =
 	    g_strdup_printf("{\"type\":\"subscribe\",\"room\":\"%s\"}", long_room);
-	/* 32000 nested arrays within max-message-bytes: no stack overflow */
-	g_autofree gchar *open_deep = g_strnfill(32000, '[');
-	g_autofree gchar *close_deep = g_strnfill(32000, ']');
+	/* nested exactly [host] max-json-depth deep: parsed (one level more
+	 * closes the connection with 1007, see json_too_deep_func) */
+	g_autofree gchar *open_deep = g_strnfill(64, '[');
+	g_autofree gchar *close_deep = g_strnfill(64, ']');
 	g_autofree gchar *deep = g_strconcat(open_deep, close_deep, NULL);
 	struct {
 		const gchar *send;
