@@ -14,6 +14,7 @@
 #include "herald-auth.h"
 #include "herald-error.h"
 #include "herald-file-private.h"
+#include "herald-json.h"
 
 /* libjwt 1.10 has no autoptr support of its own */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
@@ -775,22 +776,18 @@ static gchar *
 herald_auth_read_header_alg(const gchar *segment, gsize len)
 {
 	g_autoptr(GBytes) raw = herald_auth_b64url_decode(segment, len);
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonObject) header = NULL;
 	const gchar *data;
 	gsize data_len = 0;
-	JsonNode *root;
-	JsonObject *header;
 	JsonNode *alg;
 
 	data = g_bytes_get_data(raw, &data_len);
 	if (data_len == 0 || !g_utf8_validate(data, (gssize)data_len, NULL))
 		return NULL;
-	if (!json_parser_load_from_data(parser, data, (gssize)data_len, NULL))
+	/* through the depth gate, though max-token-bytes bounds it already */
+	header = herald_json_parse_object(data, (gssize)data_len, NULL);
+	if (header == NULL)
 		return NULL;
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
-		return NULL;
-	header = json_node_get_object(root);
 	/* critical extensions are ones we would have to understand (RFC 7515 §4.1.11) */
 	if (json_object_has_member(header, "crit"))
 		return NULL;
@@ -837,12 +834,11 @@ static JsonObject *
 herald_auth_decode(HeraldAuth *self, const gchar *token, const HeraldAuthAlg *alg, GError **error)
 {
 	g_autoptr(jwt_t) jwt = NULL;
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	g_autofree gchar *grants = NULL;
 	GBytes *key = alg->key_kind == HERALD_AUTH_KEY_SECRET ? self->secret : self->public_key;
 	const guchar *key_data;
 	gsize key_len = 0;
-	JsonNode *root;
+	JsonObject *claims;
 
 	/* never NULL: libjwt would skip verification; herald_auth_new() makes this
 	 * unreachable, so it is a refusal, not a crash */
@@ -867,16 +863,12 @@ herald_auth_decode(HeraldAuth *self, const gchar *token, const HeraldAuthAlg *al
 
 	/* malloc()ed by jansson; g_free() is free() since GLib 2.46 */
 	grants = jwt_get_grants_json(jwt, NULL);
-	if (grants == NULL || !json_parser_load_from_data(parser, grants, -1, NULL)) {
+	claims = grants != NULL ? herald_json_parse_object(grants, -1, NULL) : NULL;
+	if (claims == NULL) {
 		herald_auth_set_malformed(error);
 		return NULL;
 	}
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		herald_auth_set_malformed(error);
-		return NULL;
-	}
-	return json_object_ref(json_node_get_object(root));
+	return claims;
 }
 
 /* a NumericDate claim; absent is fine, any other type is not */

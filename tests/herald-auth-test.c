@@ -10,6 +10,7 @@
 #include "herald-auth.h"
 #include "herald-config.h"
 #include "herald-error.h"
+#include "herald-json.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
 
@@ -862,6 +863,40 @@ test_issuer_audience(void)
 	}
 }
 
+/* JSON nested deeper than [host] max-json-depth in the header or the claims
+ * (within max-token-bytes) never reaches json-glib: a malformed token */
+static void
+test_too_deep(void)
+{
+	const gchar *secret = "unit-test-secret-of-64-bytes-0123456789abcdef0123456789abcdef0123";
+	g_autofree gchar *cfg = g_strdup_printf("secret=%s", secret);
+	g_autoptr(HeraldAuth) auth = NULL;
+	g_autofree gchar *open = g_strnfill(1000, '[');
+	g_autofree gchar *close = g_strnfill(1000, ']');
+	g_autofree gchar *deep_header =
+	    g_strdup_printf("{\"alg\":\"HS256\",\"x\":%s%s}", open, close);
+	g_autofree gchar *extra = g_strdup_printf("\"x\":%s%s", open, close);
+	g_autofree gchar *deep_claims = claims(extra, 300);
+	g_autofree gchar *ok_claims = claims(NULL, 300);
+	g_autofree gchar *token_header = NULL;
+	g_autofree gchar *token_claims = NULL;
+	g_autofree gchar *token_ok = NULL;
+	g_autoptr(HeraldIdentity) id = NULL;
+	guint64 before = herald_json_get_rejected_total();
+
+	g_assert_cmpuint(strlen(secret), >=, 64);
+	auth = auth_new(cfg);
+	token_header = forge(deep_header, ok_claims, secret);
+	/* signed by libjwt, whose parser (jansson) allows 2048 levels */
+	token_claims = sign(JWT_ALG_HS256, secret, deep_claims);
+	token_ok = sign(JWT_ALG_HS256, secret, ok_claims);
+	g_assert_cmpuint(strlen(token_claims), <=, 8192);
+	assert_refused(auth, token_header, HERALD_ERROR_UNAUTHENTICATED, "malformed token");
+	assert_refused(auth, token_claims, HERALD_ERROR_UNAUTHENTICATED, "malformed token");
+	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before + 2);
+	id = assert_accepted(auth, token_ok);
+}
+
 static void
 test_too_large(void)
 {
@@ -1175,6 +1210,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/auth/role-claim", test_role_claim);
 	g_test_add_func("/herald/auth/issuer-audience", test_issuer_audience);
 	g_test_add_func("/herald/auth/too-large", test_too_large);
+	g_test_add_func("/herald/auth/too-deep", test_too_deep);
 	g_test_add_func("/herald/auth/claim-string", test_claim_string);
 	g_test_add_func("/herald/auth/identity", test_identity);
 	g_test_add_func("/herald/auth/mixed-algorithms", test_mixed_algorithms);

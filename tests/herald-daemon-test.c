@@ -166,6 +166,39 @@ test_events_api(void)
 	g_assert_null(strstr(log, HERALD_TEST_SECRET));
 }
 
+/* 200,000 levels of `[` overflowed json-glib 1.6's stack: a service token was
+ * enough to crash heraldd */
+static void
+test_events_too_deep(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("[host]\nplugins=test-a\n");
+	g_autofree gchar *svc = service_token();
+	g_autoptr(GString) deep = g_string_new("{\"channel\":\"ws:room:admin\",\"payload\":");
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(JsonNode) ok = NULL;
+	g_autoptr(JsonNode) plugin = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+
+	for (guint i = 0; i < 200000; i++)
+		g_string_append_c(deep, '[');
+	g_assert_cmpuint(post_json(daemon, "/api/events", svc, deep->str, &node), ==, 400);
+	g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, "invalid_argument");
+	g_assert_nonnull(strstr(herald_test_json_get_string(node, "message"), "64"));
+	/* the daemon lives on and the same path works */
+	g_assert_cmpuint(post_json(daemon,
+				   "/api/events",
+				   svc,
+				   "{\"channel\":\"ws:room:admin\",\"payload\":{\"a\":[[[1]]]}}",
+				   &ok),
+			 ==,
+			 202);
+	plugin = get_json(daemon, "/test/test-a", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(plugin, "deliveries"), ==, 1);
+	stats = get_json(daemon, "/stats", NULL, 200);
+	g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 1);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
 static void
 test_handler_route(void)
 {
@@ -552,6 +585,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/daemon/handler-route", test_handler_route);
 	g_test_add_func("/herald/daemon/body-limit", test_body_limit);
 	g_test_add_func("/herald/daemon/stats-metrics", test_stats_metrics);
+	g_test_add_func("/herald/daemon/events-too-deep", test_events_too_deep);
 	g_test_add_func("/herald/daemon/plugin-failures", test_plugin_failures);
 	g_test_add_func("/herald/daemon/all-failed-unhealthy", test_all_failed_unhealthy);
 	g_test_add_func("/herald/daemon/ordering-and-conflicts", test_ordering_and_conflicts);

@@ -145,6 +145,10 @@ herald_notify_journal_replay_line(HeraldNotifyJournal *self,
 		g_warning("journal line %" G_GUINT64_FORMAT
 			  " is damaged; the record after the damage was recovered",
 			  lineno);
+	else if (!herald_json_check(line, len, herald_json_get_max_depth(), NULL))
+		g_warning("journal line %" G_GUINT64_FORMAT " nests deeper than %u levels, skipped",
+			  lineno,
+			  herald_json_get_max_depth());
 	else
 		g_warning("journal line %" G_GUINT64_FORMAT
 			  " is not a notification record (%" G_GSIZE_FORMAT " bytes), skipped",

@@ -548,18 +548,18 @@ herald_notifier_load_get_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	HeraldNotifierWhatsappPlugin *self = HERALD_NOTIFIER_WHATSAPP_PLUGIN(source);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(res), &error);
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(HeraldNotifyRecord) record = NULL;
 
 	self->pending_tasks--;
 	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
 	    json_node_get_value_type(node) != G_TYPE_STRING)
 		return;
-	if (!json_parser_load_from_data(parser, json_node_get_string(node), -1, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+	/* a record in Redis is outside data: through the depth gate */
+	obj = herald_json_parse_object(json_node_get_string(node), -1, NULL);
+	if (obj == NULL)
 		return;
-	record = herald_notify_record_new_from_json(json_node_get_object(json_parser_get_root(parser)),
-						    NULL);
+	record = herald_notify_record_new_from_json(obj, NULL);
 	if (record == NULL || g_hash_table_contains(self->records, record->id))
 		return;
 	herald_notifier_adopt(self, g_steal_pointer(&record));
@@ -1124,7 +1124,7 @@ herald_notifier_claim_get_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	HeraldNotifierStep *step = user_data;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(res), &error);
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(HeraldNotifyRecord) stored = NULL;
 	HeraldNotifyRecord *record = g_hash_table_lookup(self->records, step->id);
 
@@ -1135,11 +1135,8 @@ herald_notifier_claim_get_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	if (node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
 	    json_node_get_value_type(node) == G_TYPE_STRING &&
-	    json_parser_load_from_data(parser, json_node_get_string(node), -1, NULL) &&
-	    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-		stored = herald_notify_record_new_from_json(
-		    json_node_get_object(json_parser_get_root(parser)),
-		    NULL);
+	    (obj = herald_json_parse_object(json_node_get_string(node), -1, NULL)) != NULL)
+		stored = herald_notify_record_new_from_json(obj, NULL);
 	if (stored != NULL && stored->updated_at > record->updated_at) {
 		/* another instance moved it on: take its state, attempt nothing now */
 		g_debug("notification %s was updated elsewhere (%s)",
@@ -2151,7 +2148,7 @@ herald_notifier_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	HeraldNotifierLookup *lookup = user_data;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(res), &error);
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(HeraldNotifyRecord) record = NULL;
 
 	self->pending_tasks--;
@@ -2161,11 +2158,8 @@ herald_notifier_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data
 						/* TRANSLATORS: HTTP 503 */
 						_("the notification store is not reachable"));
 	} else if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING &&
-		   json_parser_load_from_data(parser, json_node_get_string(node), -1, NULL) &&
-		   JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)) &&
-		   (record = herald_notify_record_new_from_json(
-			json_node_get_object(json_parser_get_root(parser)),
-			NULL)) != NULL) {
+		   (obj = herald_json_parse_object(json_node_get_string(node), -1, NULL)) != NULL &&
+		   (record = herald_notify_record_new_from_json(obj, NULL)) != NULL) {
 		herald_notifier_reply_record(lookup->msg, record);
 	} else {
 		herald_notifier_reply_not_found(lookup->msg);

@@ -65,7 +65,6 @@ herald_notify_scrub_digits(const gchar *text, gsize max_len)
 static JsonNode *
 herald_notify_parse_bytes(GBytes *body)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	gsize len = 0;
 	const gchar *data;
 	if (body == NULL)
@@ -73,9 +72,8 @@ herald_notify_parse_bytes(GBytes *body)
 	data = g_bytes_get_data(body, &len);
 	if (len == 0 || !g_utf8_validate(data, len, NULL))
 		return NULL;
-	if (!json_parser_load_from_data(parser, data, (gssize)len, NULL))
-		return NULL;
-	return json_parser_steal_root(parser);
+	/* the provider's reply is outside data: a nested one is "not JSON" */
+	return herald_json_parse(data, (gssize)len, NULL);
 }
 
 static void

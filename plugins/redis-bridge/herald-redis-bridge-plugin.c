@@ -42,18 +42,26 @@ typedef enum {
 	RB_REJECT_BAD_ENVELOPE,
 	RB_REJECT_NO_ROUTE,
 	RB_REJECT_BAD_CHANNEL,
+	RB_REJECT_JSON_TOO_DEEP,
 	RB_REJECT_LAST
 } RbReject;
 
 static const gchar *rb_reject_names[RB_REJECT_LAST] =
-    {"invalid_json", "not_object", "too_large", "bad_envelope", "no_route", "bad_channel"};
+    {"invalid_json",
+     "not_object",
+     "too_large",
+     "bad_envelope",
+     "no_route",
+     "bad_channel",
+     "json_too_deep"};
 static const gchar *rb_reject_texts[RB_REJECT_LAST] =
     {"not JSON",
      "JSON but not an object",
      "larger than max-message-bytes",
      "a malformed Herald envelope",
      "no route for the channel",
-     "a channel name that is not printable UTF-8"};
+     "a channel name that is not printable UTF-8",
+     "JSON nested deeper than [host] max-json-depth"};
 
 typedef struct {
 	gchar *channel;
@@ -680,20 +688,22 @@ rb_publish_send(HeraldRedisBridgePlugin *self, RbPublish *pub);
 static void
 rb_handle_control(HeraldRedisBridgePlugin *self, const gchar *data, gsize len)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(JsonObject) obj = NULL;
 	const gchar *mine = herald_bus_get_instance_id(herald_plugin_get_bus(HERALD_PLUGIN(self)));
-	JsonObject *obj;
 	const gchar *type;
 	const gchar *origin;
 	gint64 since;
 	guint n = 0;
 	gint64 horizon = g_get_monotonic_time() - (gint64)self->replay_window_s * G_USEC_PER_SEC;
 
-	if (!g_utf8_validate(data, (gssize)len, NULL) ||
-	    !json_parser_load_from_data(parser, data, (gssize)len, NULL) ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+	if (!g_utf8_validate(data, (gssize)len, NULL))
 		return;
-	obj = json_node_get_object(json_parser_get_root(parser));
+	obj = herald_json_parse_object(data, (gssize)len, NULL);
+	if (obj == NULL) {
+		if (!herald_json_check(data, len, herald_json_get_max_depth(), NULL))
+			rb_reject(self, RB_REJECT_JSON_TOO_DEEP, RB_CONTROL_CHANNEL);
+		return;
+	}
 	type = json_object_get_string_member_with_default(obj, "type", NULL);
 	origin = json_object_get_string_member_with_default(obj, "origin", NULL);
 	/* when it lost Redis (or started): older events were not missed by it;
@@ -784,6 +794,9 @@ rb_handle_message(HeraldRedisBridgePlugin *self,
 		return;
 	case HERALD_REDIS_MESSAGE_BAD_ENVELOPE:
 		rb_reject(self, RB_REJECT_BAD_ENVELOPE, channel);
+		return;
+	case HERALD_REDIS_MESSAGE_TOO_DEEP:
+		rb_reject(self, RB_REJECT_JSON_TOO_DEEP, channel);
 		return;
 	case HERALD_REDIS_MESSAGE_ENVELOPE:
 		/* this instance delivered it when it entered here */
@@ -1566,7 +1579,7 @@ rb_presence_http_cb(redisAsyncContext *ac, void *r, void *privdata)
 		RbPresenceUser *user;
 		if (instance == NULL || user_id == NULL || value == NULL)
 			continue;
-		node = json_from_string(value, NULL);
+		node = herald_json_parse(value, -1, NULL);
 		if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
 			continue;
 		obj = json_node_get_object(node);

@@ -194,8 +194,7 @@ herald_redis_object_get_string(JsonObject *obj, const gchar *name)
 HeraldRedisMessageKind
 herald_redis_message_parse(const gchar *channel, const gchar *data, gsize len, HeraldEvent **event)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	JsonNode *root;
+	g_autoptr(JsonNode) root = NULL;
 	JsonObject *obj;
 	JsonNode *meta_node;
 	JsonObject *meta;
@@ -208,11 +207,14 @@ herald_redis_message_parse(const gchar *channel, const gchar *data, gsize len, H
 	*event = NULL;
 	if (len == 0 || !g_utf8_validate(data, (gssize)len, NULL))
 		return HERALD_REDIS_MESSAGE_INVALID_JSON;
-	if (!json_parser_load_from_data(parser, data, (gssize)len, NULL))
+	/* through the depth gate: one deep message must not overflow the stack of
+	 * every instance subscribed to the channel */
+	root = herald_json_parse(data, (gssize)len, NULL);
+	if (root == NULL) {
+		if (!herald_json_check(data, len, herald_json_get_max_depth(), NULL))
+			return HERALD_REDIS_MESSAGE_TOO_DEEP;
 		return HERALD_REDIS_MESSAGE_INVALID_JSON;
-	root = json_parser_get_root(parser);
-	if (root == NULL)
-		return HERALD_REDIS_MESSAGE_INVALID_JSON;
+	}
 	if (!JSON_NODE_HOLDS_OBJECT(root))
 		return HERALD_REDIS_MESSAGE_NOT_OBJECT;
 	obj = json_node_get_object(root);

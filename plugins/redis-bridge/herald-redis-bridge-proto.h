@@ -36,6 +36,7 @@ typedef enum {
 	HERALD_REDIS_MESSAGE_INVALID_JSON,
 	HERALD_REDIS_MESSAGE_NOT_OBJECT,
 	HERALD_REDIS_MESSAGE_BAD_ENVELOPE,
+	HERALD_REDIS_MESSAGE_TOO_DEEP, /* nested deeper than [host] max-json-depth */
 } HeraldRedisMessageKind;
 
 /* parses one Redis message; for RAW and ENVELOPE returns the event in @event */

@@ -645,7 +645,17 @@ herald_ws_rooms_sio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 	}
 	if (!herald_sio_packet_parse(text, len, &packet, &error)) {
 		herald_sio_packet_clear(&packet);
-		return FALSE;
+		if (!packet.too_deep)
+			return FALSE;
+		herald_ws_rooms_hub_count_reject(client->hub, "json_too_deep");
+		/* over polling the POST answers 400 and the session is closed */
+		if (!client->eio->upgraded)
+			return FALSE;
+		herald_ws_rooms_eio_close(client,
+					  HERALD_WS_CLOSE_BAD_DATA,
+					  "JSON nested too deep",
+					  HERALD_WS_ROOMS_REASON_PROTOCOL);
+		return TRUE;
 	}
 	if (packet.type == HERALD_SIO_BINARY_EVENT || packet.type == HERALD_SIO_BINARY_ACK) {
 		herald_sio_packet_clear(&packet);

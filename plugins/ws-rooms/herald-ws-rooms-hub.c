@@ -999,7 +999,8 @@ herald_ws_rooms_hub_emit_presence(HeraldWsRoomsHub *self,
 				  const gchar *topic)
 {
 	g_autofree gchar *json = herald_ws_rooms_presence_json(client);
-	g_autoptr(JsonNode) payload = json_from_string(json, NULL);
+	/* built above from a user id and rooms, but through the gate all the same */
+	g_autoptr(JsonNode) payload = herald_json_parse(json, -1, NULL);
 	g_autoptr(HeraldEvent) event =
 	    herald_event_new(topic, topic, payload, herald_bus_get_instance_id(self->bus));
 	herald_bus_emit_event(self->bus, topic, event);
@@ -1820,9 +1821,8 @@ herald_ws_rooms_plain_message_cb(HeraldWsRoomsConn *conn,
 {
 	HeraldWsRoomsClient *client = user_data;
 	HeraldWsRoomsHub *hub = client->hub;
-	g_autoptr(JsonParser) parser = NULL;
+	g_autoptr(JsonNode) root = NULL;
 	g_autoptr(GError) error = NULL;
-	JsonNode *root;
 	JsonObject *obj;
 	JsonNode *type_node;
 	const gchar *type;
@@ -1842,8 +1842,18 @@ herald_ws_rooms_plain_message_cb(HeraldWsRoomsConn *conn,
 					   HERALD_WS_ROOMS_REASON_RATE_LIMITED);
 		return;
 	}
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, (const gchar *)data, (gssize)len, NULL)) {
+	/* through the depth gate: json-glib 1.6 recurses once per level */
+	root = herald_json_parse((const gchar *)data, (gssize)len, NULL);
+	if (root == NULL &&
+	    !herald_json_check((const gchar *)data, len, herald_json_get_max_depth(), NULL)) {
+		herald_ws_rooms_hub_count_reject(hub, "json_too_deep");
+		herald_ws_rooms_conn_close(conn,
+					   HERALD_WS_CLOSE_BAD_DATA,
+					   "JSON nested too deep",
+					   HERALD_WS_ROOMS_REASON_PROTOCOL);
+		return;
+	}
+	if (root == NULL) {
 		herald_ws_rooms_plain_reply_error(client,
 						  "invalid_json",
 						  /* TRANSLATORS: WebSocket error */
@@ -1851,8 +1861,7 @@ herald_ws_rooms_plain_message_cb(HeraldWsRoomsConn *conn,
 						  NULL);
 		return;
 	}
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+	if (!JSON_NODE_HOLDS_OBJECT(root)) {
 		herald_ws_rooms_plain_reply_error(client,
 						  "invalid_message",
 						  /* TRANSLATORS: WebSocket error */

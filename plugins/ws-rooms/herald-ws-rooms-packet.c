@@ -125,10 +125,15 @@ herald_sio_packet_parse(const gchar *text, gsize len, HeraldSioPacket *packet, G
 		packet->ack_id = id;
 	}
 	if (i < len) {
-		g_autoptr(JsonParser) parser = json_parser_new_immutable();
-		if (!json_parser_load_from_data(parser, text + i, (gssize)(len - i), NULL))
+		/* through the depth gate: json-glib 1.6 recurses once per level */
+		packet->data = herald_json_parse(text + i, (gssize)(len - i), NULL);
+		if (packet->data == NULL) {
+			if (!herald_json_check(text + i, len - i, herald_json_get_max_depth(), NULL)) {
+				packet->too_deep = TRUE;
+				return herald_sio_packet_fail(error, "JSON payload nested too deep");
+			}
 			return herald_sio_packet_fail(error, "invalid JSON payload");
-		packet->data = json_parser_steal_root(parser);
+		}
 	}
 	if (!herald_sio_payload_is_valid(packet))
 		return herald_sio_packet_fail(error, "invalid payload");

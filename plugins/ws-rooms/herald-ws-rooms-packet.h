@@ -35,6 +35,7 @@ typedef struct {
 	gint64 ack_id;	   /* -1 when absent */
 	guint attachments; /* binary packets only */
 	JsonNode *data;	   /* (nullable) */
+	gboolean too_deep; /* parse failed: nested deeper than [host] max-json-depth */
 } HeraldSioPacket;
 
 void

@@ -1109,6 +1109,23 @@ test_bad_input(Fixture *fx, gconstpointer data)
 		     401, "unauthorized", NULL);
 	g_assert_cmpint(stat(fx, "notifications_rejected"), >=, 9);
 	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
+
+	/* 200,000 levels of `[` overflowed json-glib 1.6's stack: one request
+	 * with a service token crashed heraldd; now it is a 400 and the same path
+	 * works right after */
+	{
+		g_autoptr(GString) deep = g_string_new("{\"user_id\":\"u1\",\"data\":");
+		g_autofree gchar *id = NULL;
+		g_autoptr(JsonNode) stats = NULL;
+		for (guint i = 0; i < 200000; i++)
+			g_string_append_c(deep, '[');
+		expect_error(fx, send, fx->service, deep->str, 400, "invalid_argument", "64");
+		id = send_ok(fx, "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\"}");
+		g_assert_nonnull(id);
+		g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 1);
+		stats = get_stats(fx);
+		g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 1);
+	}
 }
 
 /* redis: another instance holds the lock (or has moved the record on): no attempt */

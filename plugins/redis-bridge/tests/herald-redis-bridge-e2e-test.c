@@ -1243,6 +1243,49 @@ test_malformed(void)
 	daemon_stop(daemon);
 }
 
+/* 200,000 levels of `[` overflowed json-glib 1.6's stack: one PUBLISH killed
+ * every instance subscribed to the channel */
+static void
+test_json_too_deep(void)
+{
+	g_autoptr(HeraldTestServer) redis = herald_test_redis_start();
+	HeraldTestDaemon *daemon = daemon_start(redis, NULL);
+	HeraldTestWs *admin = client_connect(daemon, "a1", "ADMIN", NULL);
+	g_autoptr(GString) deep = g_string_new("{\"type\":\"deep\",\"m\":");
+	g_autoptr(GString) deep_envelope =
+	    g_string_new("{\"_herald\":{\"id\":\"x\",\"origin\":\"o\"},\"payload\":");
+	g_autoptr(JsonNode) stats = NULL;
+
+	for (guint i = 0; i < 200000; i++) {
+		g_string_append_c(deep, '[');
+		g_string_append_c(deep_envelope, '{');
+	}
+	/* a routed channel, an envelope from a "Herald instance", the control channel */
+	g_assert_cmpint(redis_publish(redis, "ws:room:admin", deep->str), ==, 1);
+	g_assert_cmpint(redis_publish(redis, "ws:room:admin", deep_envelope->str), ==, 1);
+	g_assert_cmpint(redis_publish(redis, "herald:control", deep->str), ==, 1);
+	/* dropped: the next good event is delivered */
+	g_assert_cmpint(redis_publish(redis, "ws:room:admin", "{\"type\":\"ok\",\"m\":\"after\"}"),
+			==,
+			1);
+	wait_marker(&admin, 1, "after");
+	stats = get_stats(daemon);
+	g_assert_cmpint(herald_test_json_get_int(
+			    stats, "plugins.redis-bridge.rejected_by_reason_total.json_too_deep"),
+			==,
+			3);
+	g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 3);
+	/* logged once per log-interval-s, not once per message */
+	g_assert_true(herald_test_daemon_wait_log(
+	    daemon,
+	    "(JSON nested deeper than [host] max-json-depth), the latest on channel 'ws:room:admin'",
+	    WAIT_MS));
+	wait_health(daemon, "running", "healthy");
+
+	herald_test_ws_free(admin);
+	daemon_stop(daemon);
+}
+
 /* ---------------------------------------------------- configuration errors */
 
 static gint
@@ -1371,6 +1414,7 @@ main(int argc, char **argv)
 	g_test_add_func("/redis-bridge/e2e/reload", test_reload);
 	g_test_add_func("/redis-bridge/e2e/hung", test_hung);
 	g_test_add_func("/redis-bridge/e2e/malformed", test_malformed);
+	g_test_add_func("/redis-bridge/e2e/json-too-deep", test_json_too_deep);
 	g_test_add_func("/redis-bridge/e2e/check-config", test_check_config);
 	g_test_add_func("/redis-bridge/e2e/auth-unix", test_auth_unix);
 	return g_test_run();

@@ -146,6 +146,17 @@ test_message_kinds(void)
 			g_assert_null(event);
 	}
 	{
+		/* 200,000 levels would overflow json-glib 1.6's stack: refused before */
+		g_autoptr(HeraldEvent) event = NULL;
+		g_autofree gchar *deep = g_strnfill(200000, '[');
+		guint64 before = herald_json_get_rejected_total();
+		g_assert_cmpint(herald_redis_message_parse("c", deep, 200000, &event),
+				==,
+				HERALD_REDIS_MESSAGE_TOO_DEEP);
+		g_assert_null(event);
+		g_assert_cmpuint(herald_json_get_rejected_total(), ==, before + 1);
+	}
+	{
 		/* a raw event entered from Redis: not this instance's to re-publish */
 		g_autoptr(HeraldEvent) event = NULL;
 		herald_redis_message_parse("c", "{}", 2, &event);

@@ -764,9 +764,10 @@ plain_bad_input_func(void)
 	g_autofree gchar *long_room = g_strnfill(200, 'r');
 	g_autofree gchar *long_msg =
 	    g_strdup_printf("{\"type\":\"subscribe\",\"room\":\"%s\"}", long_room);
-	/* 32000 nested arrays within max-message-bytes: no stack overflow */
-	g_autofree gchar *open_deep = g_strnfill(32000, '[');
-	g_autofree gchar *close_deep = g_strnfill(32000, ']');
+	/* nested exactly [host] max-json-depth deep: parsed (one level more
+	 * closes the connection with 1007, see json_too_deep_func) */
+	g_autofree gchar *open_deep = g_strnfill(64, '[');
+	g_autofree gchar *close_deep = g_strnfill(64, ']');
 	g_autofree gchar *deep = g_strconcat(open_deep, close_deep, NULL);
 	struct {
 		const gchar *send;
@@ -2204,6 +2205,108 @@ plain_writer_threads_func(void)
 	stop_daemon(daemon);
 }
 
+/* ------------------------------------------------ JSON nested too deep */
+
+/* @prefix followed by 200,000 `[`: json-glib 1.6 recursed once per level and
+ * overflowed heraldd's stack on it (a crash without any token) */
+static gchar *
+deep_json(const gchar *prefix)
+{
+	GString *out = g_string_new(prefix);
+	for (guint i = 0; i < 200000; i++)
+		g_string_append_c(out, '[');
+	return g_string_free(out, FALSE);
+}
+
+static void
+json_too_deep_func(void)
+{
+	/* the plain limit raised so that the document reaches the parser */
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("max-message-bytes=1048576");
+	g_autofree gchar *token = make_token("7", "CLIENT", 3600);
+	g_autofree gchar *deep_sio = deep_json("42");
+	g_autofree gchar *deep_plain = deep_json("");
+	g_autoptr(JsonNode) stats = NULL;
+
+	{
+		/* Socket.IO over polling: 400 code 3 and the session is closed */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_autofree gchar *out3 = NULL;
+		eio_assert_error(eio_http(daemon, "POST", query, deep_sio, &out), &out, 400, 3);
+		g_assert_cmpstr(out, ==, "{\"code\":3,\"message\":\"Bad request\"}");
+		/* as for any invalid packet: the next poll gets the close packet,
+		 * any later request "Session ID unknown" */
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_cmpstr(out2, ==, "1");
+		eio_assert_error(eio_http(daemon, "POST", query, "40", &out3), &out3, 400, 1);
+	}
+	{
+		/* heraldd is alive: a new polling session connects and subscribes */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *connect = g_strdup_printf("40{\"token\":\"%s\"}", token);
+		g_autofree gchar *ok = NULL;
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *ok2 = NULL;
+		g_autofree gchar *ack = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, connect, &ok), ==, 200);
+		g_assert_cmpstr(ok, ==, "ok");
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out), ==, 200);
+		g_assert_true(g_str_has_prefix(out, "40{\"sid\":"));
+		g_assert_cmpuint(
+		    eio_http(daemon, "POST", query, "421[\"subscribe\",{\"room\":\"cart\"}]", &ok2),
+		    ==,
+		    200);
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &ack), ==, 200);
+		g_assert_cmpstr(ack, ==, "431[{\"ok\":true,\"room\":\"cart\"}]");
+	}
+	{
+		/* Socket.IO over WebSocket: close 1007, then a new session works */
+		g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+		g_autoptr(RawClient) raw2 = NULL;
+		g_autofree gchar *ack = NULL;
+		raw_send_text(raw, deep_sio);
+		g_assert_cmpuint(raw_expect_close(raw, NULL), ==, HERALD_WS_CLOSE_BAD_DATA);
+		raw2 = sio_raw_open(daemon, token);
+		raw_send_text(raw2, "4212[\"subscribe\",{\"room\":\"cart\"}]");
+		ack = raw_next_text(raw2);
+		g_assert_cmpstr(ack, ==, "4312[{\"ok\":true,\"room\":\"cart\"}]");
+	}
+	{
+		/* plain /ws: close 1007 with a reason, then a new connection works */
+		g_autoptr(RawClient) raw = raw_client_open(daemon, "8", "CLIENT");
+		g_autoptr(RawClient) raw2 = NULL;
+		g_autoptr(GByteArray) payload = g_byte_array_new();
+		g_autoptr(JsonNode) subscribed = NULL;
+		guint8 opcode = 0;
+		guint16 code = 0;
+		raw_send_text(raw, deep_plain);
+		for (;;) {
+			g_assert_true(raw_next(raw, &opcode, payload, &code));
+			if (opcode == HERALD_WS_OPCODE_CLOSE)
+				break;
+		}
+		g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_BAD_DATA);
+		/* the close payload: 2 bytes of code, then the reason */
+		g_assert_cmpuint(payload->len, >, 2);
+		g_assert_cmpmem(payload->data + 2,
+				payload->len - 2,
+				"JSON nested too deep",
+				strlen("JSON nested too deep"));
+		raw2 = raw_client_open(daemon, "8", "CLIENT");
+		raw_send_text(raw2, "{\"type\":\"subscribe\",\"room\":\"cart\"}");
+		subscribed = raw_next_json(raw2);
+		g_assert_cmpstr(herald_test_json_get_string(subscribed, "type"), ==, "subscribed");
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "rejected_total.json_too_deep"), ==, 3);
+	g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 3);
+	stop_daemon(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2238,5 +2341,6 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/sio/raw-upgrade", sio_raw_upgrade_func);
 	g_test_add_func("/herald/ws-rooms/plain/idle-timeout", plain_idle_timeout_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
+	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
 	return g_test_run();
 }

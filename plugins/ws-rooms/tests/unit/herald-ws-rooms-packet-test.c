@@ -80,8 +80,29 @@ herald_ws_rooms_packet_parse_bad_func(void)
 		g_assert_false(
 		    herald_sio_packet_parse(cases[i], strlen(cases[i]), &packet, &error));
 		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+		g_assert_false(packet.too_deep);
 		herald_sio_packet_clear(&packet);
 	}
+}
+
+/* 200,000 levels overflow json-glib 1.6's stack: refused before it, and told
+ * apart from other bad JSON (the transport answers it with 1007) */
+static void
+herald_ws_rooms_packet_parse_deep_func(void)
+{
+	g_autoptr(GString) text = g_string_new("2[\"x\",");
+	HeraldSioPacket packet;
+	g_autoptr(GError) error = NULL;
+	guint64 before = herald_json_get_rejected_total();
+
+	for (guint i = 0; i < 200000; i++)
+		g_string_append_c(text, '[');
+	g_assert_false(herald_sio_packet_parse(text->str, text->len, &packet, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_true(packet.too_deep);
+	g_assert_null(packet.data);
+	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before + 1);
+	herald_sio_packet_clear(&packet);
 }
 
 static void
@@ -164,6 +185,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/herald/ws-rooms/packet/parse", herald_ws_rooms_packet_parse_func);
 	g_test_add_func("/herald/ws-rooms/packet/parse-bad", herald_ws_rooms_packet_parse_bad_func);
+	g_test_add_func("/herald/ws-rooms/packet/parse-deep", herald_ws_rooms_packet_parse_deep_func);
 	g_test_add_func("/herald/ws-rooms/packet/split", herald_ws_rooms_packet_split_func);
 	g_test_add_func("/herald/ws-rooms/packet/build", herald_ws_rooms_packet_build_func);
 	return g_test_run();
