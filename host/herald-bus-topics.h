@@ -38,8 +38,8 @@
  * `{"user_id","room"}`). Producer: ws-rooms, counted per (user, room) on this
  * instance: room-joined when the user's first connection here joins the room with
  * `subscribe`, room-left when the user's last connection here in that room leaves
- * it (`unsubscribe` or disconnect; a user's room-left events come before its
- * user-disconnected). Only rooms joined by `subscribe` are announced — the
+ * it (`unsubscribe`, disconnect, or a `refresh` whose new role may not be in
+ * it; a user's room-left events come before its user-disconnected). Only rooms joined by `subscribe` are announced — the
  * personal room and the connection's role room never (they follow from
  * user-connected). Consumer: redis-bridge (cluster presence of entity rooms such
  * as `solicitud_17`).
