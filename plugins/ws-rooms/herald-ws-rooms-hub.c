@@ -96,6 +96,9 @@ struct _HeraldWsRoomsHub {
 	guint64 delivered;
 	guint64 subscribes;
 	guint64 subscribes_refused;
+	guint64 refreshes;	    /* accepted `refresh` */
+	guint64 refreshes_refused;  /* any refusal: missing, invalid, expired, another user */
+	guint64 refresh_rooms_left; /* rooms a refresh made a connection leave */
 	guint64 drops_reserved;
 	guint64 closes[HERALD_WS_ROOMS_REASON_LAST];
 	guint64 accepted[HERALD_WS_ROOMS_PROTO_LAST];
@@ -1411,6 +1414,7 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 				    HERALD_ERROR_INVALID_ARGUMENT,
 				    /* TRANSLATORS: WebSocket error */
 				    _("'token' is missing"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
 	if (hub->auth == NULL) {
@@ -1419,11 +1423,14 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 				    HERALD_ERROR_UNAVAILABLE,
 				    /* TRANSLATORS: WebSocket error */
 				    _("authentication is not configured"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
 	identity = herald_auth_verify(hub->auth, token, error);
-	if (identity == NULL)
+	if (identity == NULL) {
+		hub->refreshes_refused++;
 		return FALSE;
+	}
 	user_id = herald_identity_get_user_id(client->identity);
 	if (g_strcmp0(herald_identity_get_user_id(identity), user_id) != 0) {
 		g_set_error_literal(error,
@@ -1431,6 +1438,7 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 				    HERALD_ERROR_PERMISSION_DENIED,
 				    /* TRANSLATORS: WebSocket error */
 				    _("the new token belongs to another user"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
 
@@ -1486,6 +1494,8 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 		g_free(user->role_room);
 		user->role_room = g_strdup(client->role_room);
 	}
+	hub->refreshes++;
+	hub->refresh_rooms_left += dropped->len;
 	if (left != NULL)
 		*left = g_steal_pointer(&dropped);
 	return TRUE;
@@ -2571,6 +2581,9 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "delivered_total", "t", self->delivered);
 	g_variant_dict_insert(dict, "subscribes_total", "t", self->subscribes);
 	g_variant_dict_insert(dict, "subscribes_refused_total", "t", self->subscribes_refused);
+	g_variant_dict_insert(dict, "refreshes_total", "t", self->refreshes);
+	g_variant_dict_insert(dict, "refreshes_refused_total", "t", self->refreshes_refused);
+	g_variant_dict_insert(dict, "refresh_rooms_left_total", "t", self->refresh_rooms_left);
 	g_variant_dict_insert(dict, "drops_reserved_name_total", "t", self->drops_reserved);
 	g_variant_dict_insert(dict,
 			      "drops_slow_consumer_total",

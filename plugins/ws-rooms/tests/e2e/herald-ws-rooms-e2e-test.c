@@ -1466,6 +1466,11 @@ plain_refresh_reauthorize_func(void)
 	g_clear_pointer(&stats, json_node_unref);
 	stats = get_stats(daemon);
 	g_assert_cmpuint(stats_get(stats, "closes_total.unauthorized"), ==, 1);
+	/* accepted: CLIENT, ADMIN, the seller; refused: another user, expired,
+	 * HS512; left: admin, user_999, client */
+	g_assert_cmpuint(stats_get(stats, "refreshes_total"), ==, 3);
+	g_assert_cmpuint(stats_get(stats, "refreshes_refused_total"), ==, 3);
+	g_assert_cmpuint(stats_get(stats, "refresh_rooms_left_total"), ==, 3);
 	stop_daemon(daemon);
 }
 
@@ -2122,6 +2127,12 @@ sio_raw_refresh_func(void)
 	reply = sio_raw_next(seller);
 	g_assert_true(g_str_has_prefix(reply, "42[\"SELLER_STATS_UPDATED\","));
 	g_assert_nonnull(strstr(reply, "\"seller_id\":\"200\""));
+	{
+		g_autoptr(JsonNode) stats = get_stats(daemon);
+		g_assert_cmpuint(stats_get(stats, "refreshes_total"), ==, 3);
+		g_assert_cmpuint(stats_get(stats, "refreshes_refused_total"), ==, 1);
+		g_assert_cmpuint(stats_get(stats, "refresh_rooms_left_total"), ==, 3);
+	}
 	stop_daemon(daemon);
 }
 

@@ -448,6 +448,10 @@ check_refresh(JsonNode *summary, JsonNode *stats)
 	g_assert_true(summary_bool(summary, "rejoined"));
 	g_assert_cmpint(herald_test_json_get_int(summary, "seller_old_after_refresh"), ==, 0);
 	g_assert_cmpint(stat_int(stats, "closes_total.unauthorized"), ==, 0);
+	/* 3 accepted and 1 refused per protocol; admin + user_999, then client */
+	g_assert_cmpint(stat_int(stats, "refreshes_total"), ==, 6);
+	g_assert_cmpint(stat_int(stats, "refreshes_refused_total"), ==, 2);
+	g_assert_cmpint(stat_int(stats, "refresh_rooms_left_total"), ==, 6);
 }
 
 static const Scenario scenarios[] = {

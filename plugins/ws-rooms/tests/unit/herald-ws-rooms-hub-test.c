@@ -1074,6 +1074,11 @@ hub_refresh_func(Fixture *fx, gconstpointer data)
 				"unauthorized");
 		g_assert_cmpuint(a->close_code, ==, 4401);
 	}
+	/* 4 accepted (two role changes, the same role, the seller), 3 refused
+	 * (another user, expired, garbage); admin, solicitud_3, user_999, client */
+	g_assert_cmpuint(stat_get(fx, "refreshes_total", NULL), ==, 4);
+	g_assert_cmpuint(stat_get(fx, "refreshes_refused_total", NULL), ==, 3);
+	g_assert_cmpuint(stat_get(fx, "refresh_rooms_left_total", NULL), ==, 4);
 	/* its rooms are released like any other connection's: notifications
 	 * was the only announced one left */
 	close(a->peer);
