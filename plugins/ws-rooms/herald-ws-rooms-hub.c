@@ -1402,6 +1402,7 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 	g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *personal = NULL;
 	g_autofree gchar *old_role_room = NULL;
+	g_autofree gchar *old_role = NULL;
 	const gchar *new_role_room;
 	const gchar *user_id; /* the same string in both identities */
 	HeraldWsRoomsUser *user;
@@ -1478,6 +1479,7 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 	}
 
 	/* from here on the connection is the new identity's */
+	old_role = g_strdup(herald_identity_get_role(client->identity));
 	herald_ws_rooms_client_set_expiry(client, identity);
 	herald_identity_unref(client->identity);
 	client->identity = g_steal_pointer(&identity);
@@ -1494,6 +1496,9 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
 		g_free(user->role_room);
 		user->role_room = g_strdup(client->role_room);
 	}
+	/* cluster presence keeps one role per user: the latest */
+	if (g_strcmp0(old_role, herald_identity_get_role(client->identity)) != 0)
+		herald_ws_rooms_hub_emit_presence(hub, client, HERALD_BUS_TOPIC_USER_UPDATED);
 	hub->refreshes++;
 	hub->refresh_rooms_left += dropped->len;
 	if (left != NULL)

@@ -58,6 +58,9 @@ room_event_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
 	g_autofree gchar *room = herald_event_get_payload_field(event, "room");
 	if (g_strcmp0(herald_event_get_type_name(event), HERALD_BUS_TOPIC_DISCONNECTED) == 0)
 		room = g_strdup("-");
+	/* user-updated: the new role instead of a room */
+	if (g_strcmp0(herald_event_get_type_name(event), HERALD_BUS_TOPIC_USER_UPDATED) == 0)
+		room = herald_event_get_payload_field(event, "role");
 	g_ptr_array_add(fx->room_events,
 			g_strdup_printf("%s %s %s",
 					herald_event_get_type_name(event),
@@ -98,6 +101,10 @@ fixture_init(Fixture *fx, gconstpointer data)
 			 fx);
 	g_signal_connect(fx->bus,
 			 "event::" HERALD_BUS_TOPIC_DISCONNECTED,
+			 G_CALLBACK(room_event_cb),
+			 fx);
+	g_signal_connect(fx->bus,
+			 "event::" HERALD_BUS_TOPIC_USER_UPDATED,
 			 G_CALLBACK(room_event_cb),
 			 fx);
 }
@@ -973,6 +980,7 @@ hub_refresh_func(Fixture *fx, gconstpointer data)
 			   (const gchar *[]){"room-left 7 client",
 					     "room-left 7 solicitud_3",
 					     "room-left 7 user_999",
+					     "user-updated 7 CLIENT",
 					     NULL});
 	/* the members of solicitud_3 hear that the ADMIN left */
 	{
@@ -1039,6 +1047,7 @@ hub_refresh_func(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(peer_count_type(a, "probe"), ==, 1);
 	g_assert_cmpuint(stat_get(fx, "admins_connected", NULL), ==, 1);
 	g_assert_cmpuint(stat_get(fx, "clients_connected", NULL), ==, 0);
+	assert_room_events(fx, (const gchar *[]){"user-updated 7 ADMIN", NULL});
 	/* the same role again: nothing left, nothing announced */
 	g_clear_pointer(&reply, json_node_unref);
 	reply = peer_request(a, as_admin);
