@@ -38,14 +38,27 @@
  * `{"user_id","room"}`). Producer: ws-rooms, counted per (user, room) on this
  * instance: room-joined when the user's first connection here joins the room with
  * `subscribe`, room-left when the user's last connection here in that room leaves
- * it (`unsubscribe` or disconnect; a user's room-left events come before its
- * user-disconnected). Only rooms joined by `subscribe` are announced — the
- * personal room and the connection's role room never (they follow from
- * user-connected). Consumer: redis-bridge (cluster presence of entity rooms such
- * as `solicitud_17`).
+ * it (`unsubscribe`, disconnect, or a `refresh` whose new role may not be in
+ * it; a user's room-left events come before its user-disconnected). Only rooms
+ * joined by `subscribe` are announced — the personal room and the connection's
+ * role room never (they follow from user-connected and user-updated).
+ * Consumer: redis-bridge (cluster presence of entity rooms such as
+ * `solicitud_17`).
  */
 #define HERALD_BUS_TOPIC_ROOM_JOINED "room-joined"
 #define HERALD_BUS_TOPIC_ROOM_LEFT   "room-left"
+
+/**
+ * HERALD_BUS_TOPIC_USER_UPDATED:
+ *
+ * `event::user-updated` (#HeraldEvent, type = topic, payload
+ * `{"user_id","role","connection_id","protocol"}` as user-connected). Producer:
+ * ws-rooms, when a connected user's `refresh` changed its role: the user now
+ * counts under that role (its role room follows from it). Comes after the
+ * room-left events of the rooms that refresh left. Consumer: redis-bridge
+ * (cluster presence).
+ */
+#define HERALD_BUS_TOPIC_USER_UPDATED "user-updated"
 
 /**
  * HERALD_BUS_DELIVER:

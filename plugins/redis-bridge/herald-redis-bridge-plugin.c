@@ -109,6 +109,7 @@ struct _HeraldRedisBridgePlugin {
 	gulong outbound_id;
 	gulong connected_id;
 	gulong disconnected_id;
+	gulong updated_id;
 	gulong room_joined_id;
 	gulong room_left_id;
 	gulong presence_id;
@@ -1086,6 +1087,24 @@ rb_room_changed_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
 	rb_presence_write_user(self, user_id, user->value);
 }
 
+/* user-updated: a refresh changed the user's role, and so its role room */
+static void
+rb_user_updated_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
+{
+	HeraldRedisBridgePlugin *self = HERALD_REDIS_BRIDGE_PLUGIN(user_data);
+	g_autofree gchar *user_id = herald_event_get_payload_field(event, "user_id");
+	g_autofree gchar *role = herald_event_get_payload_field(event, "role");
+	RbUser *user = user_id != NULL ? g_hash_table_lookup(self->users, user_id) : NULL;
+
+	if (user == NULL || g_strcmp0(user->role, role) == 0)
+		return;
+	g_free(user->role);
+	user->role = g_steal_pointer(&role);
+	g_free(user->value);
+	user->value = rb_presence_value(self, user_id, user->role, user->rooms);
+	rb_presence_write_user(self, user_id, user->value);
+}
+
 static void
 rb_user_disconnected_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
 {
@@ -1765,6 +1784,10 @@ herald_redis_bridge_plugin_startup(HeraldPlugin *plugin, GError **error)
 						 "event::" HERALD_BUS_TOPIC_DISCONNECTED,
 						 G_CALLBACK(rb_user_disconnected_cb),
 						 self);
+	self->updated_id = g_signal_connect(bus,
+					    "event::" HERALD_BUS_TOPIC_USER_UPDATED,
+					    G_CALLBACK(rb_user_updated_cb),
+					    self);
 	self->room_joined_id = g_signal_connect(bus,
 						"event::" HERALD_BUS_TOPIC_ROOM_JOINED,
 						G_CALLBACK(rb_room_changed_cb),
@@ -1849,6 +1872,7 @@ rb_disconnect_bus(HeraldRedisBridgePlugin *self)
 	g_clear_signal_handler(&self->outbound_id, bus);
 	g_clear_signal_handler(&self->connected_id, bus);
 	g_clear_signal_handler(&self->disconnected_id, bus);
+	g_clear_signal_handler(&self->updated_id, bus);
 	g_clear_signal_handler(&self->room_joined_id, bus);
 	g_clear_signal_handler(&self->room_left_id, bus);
 	g_clear_signal_handler(&self->presence_id, bus);

@@ -606,7 +606,9 @@ herald_ws_rooms_sio_event(HeraldWsRoomsClient *client, HeraldSioPacket *packet)
 	}
 	if (g_strcmp0(name, "refresh") == 0) {
 		g_autofree gchar *token = herald_ws_rooms_sio_get_arg(args, "token");
-		if (!herald_ws_rooms_client_refresh(client, token, &error)) {
+		g_autofree gchar *result = NULL;
+		g_autoptr(GPtrArray) left = NULL;
+		if (!herald_ws_rooms_client_refresh(client, token, &left, &error)) {
 			herald_ws_rooms_sio_reply(client, packet->ack_id, NULL, FALSE, NULL, error);
 			if (g_error_matches(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED))
 				herald_ws_rooms_eio_close(client,
@@ -615,7 +617,14 @@ herald_ws_rooms_sio_event(HeraldWsRoomsClient *client, HeraldSioPacket *packet)
 							  HERALD_WS_ROOMS_REASON_UNAUTHORIZED);
 			return;
 		}
-		herald_ws_rooms_sio_reply(client, packet->ack_id, "refreshed", TRUE, NULL, NULL);
+		/* the ack, or else the event `refreshed`, says what the refresh
+		 * re-authorized: role, rooms and the rooms left */
+		result = herald_ws_rooms_client_refreshed_json(client, left, TRUE);
+		if (packet->ack_id >= 0)
+			herald_ws_rooms_sio_ack(client, packet->ack_id, result);
+		else
+			herald_ws_rooms_eio_send_string(client,
+							herald_sio_event_new("refreshed", result));
 		return;
 	}
 	g_set_error(&error,

@@ -96,6 +96,9 @@ struct _HeraldWsRoomsHub {
 	guint64 delivered;
 	guint64 subscribes;
 	guint64 subscribes_refused;
+	guint64 refreshes;	    /* accepted `refresh` */
+	guint64 refreshes_refused;  /* any refusal: missing, invalid, expired, another user */
+	guint64 refresh_rooms_left; /* rooms a refresh made a connection leave */
 	guint64 drops_reserved;
 	guint64 closes[HERALD_WS_ROOMS_REASON_LAST];
 	guint64 accepted[HERALD_WS_ROOMS_PROTO_LAST];
@@ -1351,23 +1354,69 @@ herald_ws_rooms_client_unsubscribe(HeraldWsRoomsClient *client, const gchar *nam
 	}
 }
 
+/* a room the connection leaves because its refreshed identity may not be in
+ * it: the same bookkeeping as an unsubscribe, under the identity it was in the
+ * room with */
+static void
+herald_ws_rooms_client_drop_room(HeraldWsRoomsClient *client,
+				 HeraldWsRoomsRoom *room,
+				 const gchar *personal)
+{
+	HeraldWsRoomsHub *hub = client->hub;
+	g_autofree gchar *name = g_strdup(room->name);
+
+	if (herald_ws_rooms_client_room_is_announced(client, personal, name))
+		herald_ws_rooms_client_count_room(client, name, -1);
+	herald_ws_rooms_client_leave_room(client, room);
+	if (herald_ws_rooms_room_is_presence(name)) {
+		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, name);
+		herald_ws_rooms_hub_emit_room(hub, name, client, "user_left", payload);
+	}
+}
+
 /**
  * herald_ws_rooms_client_refresh:
+ * @client: a registered client
+ * @token: the new JWT
+ * @left: (out) (transfer full) (optional) (element-type utf8): the rooms the
+ *   client left, when the call succeeds
+ * @error: a #GError, or %NULL
  *
- * A new token for the same user extends the connection.
+ * A new token of the same user extends the connection and re-authorizes it,
+ * exactly as if it had connected with that token: the role room follows the
+ * new role (the old one is left, the new one joined), every subscribed room
+ * the new role may not join under `[ws-rooms.subscribe]` is left (with
+ * `user_left` and `room-left` as for an unsubscribe), the per-role counters
+ * follow, and claim filters see the new claims from the next delivery on.
+ * A token that does not verify or belongs to another user changes nothing.
+ *
+ * Returns: %TRUE if the connection now runs under the new token
  */
 gboolean
-herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client, const gchar *token, GError **error)
+herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
+			       const gchar *token,
+			       GPtrArray **left,
+			       GError **error)
 {
 	HeraldWsRoomsHub *hub = client->hub;
 	g_autoptr(HeraldIdentity) identity = NULL;
+	g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *personal = NULL;
+	g_autofree gchar *old_role_room = NULL;
+	g_autofree gchar *old_role = NULL;
+	const gchar *new_role_room;
+	const gchar *user_id; /* the same string in both identities */
+	HeraldWsRoomsUser *user;
+	gboolean role_room_changed;
 
+	g_return_val_if_fail(client->registered, FALSE);
 	if (token == NULL || token[0] == '\0') {
 		g_set_error_literal(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_INVALID_ARGUMENT,
 				    /* TRANSLATORS: WebSocket error */
 				    _("'token' is missing"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
 	if (hub->auth == NULL) {
@@ -1376,24 +1425,123 @@ herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client, const gchar *token, 
 				    HERALD_ERROR_UNAVAILABLE,
 				    /* TRANSLATORS: WebSocket error */
 				    _("authentication is not configured"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
 	identity = herald_auth_verify(hub->auth, token, error);
-	if (identity == NULL)
+	if (identity == NULL) {
+		hub->refreshes_refused++;
 		return FALSE;
-	if (g_strcmp0(herald_identity_get_user_id(identity),
-		      herald_identity_get_user_id(client->identity)) != 0) {
+	}
+	user_id = herald_identity_get_user_id(client->identity);
+	if (g_strcmp0(herald_identity_get_user_id(identity), user_id) != 0) {
 		g_set_error_literal(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_PERMISSION_DENIED,
 				    /* TRANSLATORS: WebSocket error */
 				    _("the new token belongs to another user"));
+		hub->refreshes_refused++;
 		return FALSE;
 	}
+
+	/* the rooms the new identity may not be in, left under the old one
+	 * (its user_left names the role it was in the room with); backwards,
+	 * since leaving moves the last room into the freed slot */
+	personal = herald_ws_rooms_personal_room(user_id);
+	old_role_room = g_strdup(client->role_room);
+	new_role_room =
+	    herald_ws_rooms_policy_get_role_room(hub->policy, herald_identity_get_role(identity));
+	role_room_changed = g_strcmp0(old_role_room, new_role_room) != 0;
+	for (guint i = client->rooms != NULL ? client->rooms->len : 0; i > 0; i--) {
+		HeraldWsRoomsRoom *room = g_ptr_array_index(client->rooms, i - 1);
+		if (g_strcmp0(room->name, personal) == 0)
+			continue;
+		if (g_strcmp0(room->name, old_role_room) == 0) {
+			/* the old role's room is swapped for the new one's */
+			if (role_room_changed) {
+				g_ptr_array_add(dropped, g_strdup(room->name));
+				herald_ws_rooms_client_drop_room(client, room, personal);
+			}
+			continue;
+		}
+		if (g_strcmp0(room->name, new_role_room) == 0) {
+			/* a subscribed room that is now the role room: no longer
+			 * announced as a subscription (role rooms never are) */
+			herald_ws_rooms_client_count_room(client, room->name, -1);
+			continue;
+		}
+		if (!herald_ws_rooms_policy_check_subscribe(hub->policy,
+							    identity,
+							    room->name,
+							    NULL)) {
+			g_ptr_array_add(dropped, g_strdup(room->name));
+			herald_ws_rooms_client_drop_room(client, room, personal);
+		}
+	}
+
+	/* from here on the connection is the new identity's */
+	old_role = g_strdup(herald_identity_get_role(client->identity));
 	herald_ws_rooms_client_set_expiry(client, identity);
 	herald_identity_unref(client->identity);
 	client->identity = g_steal_pointer(&identity);
+	g_free(client->role_room);
+	client->role_room = g_strdup(new_role_room);
+	if (role_room_changed && client->role_room != NULL &&
+	    !herald_ws_rooms_client_in_room(client, client->role_room))
+		herald_ws_rooms_client_join(client, client->role_room);
+	/* the seed's per-role counters count a user by the role of its latest
+	 * connection or refresh */
+	user_id = herald_identity_get_user_id(client->identity);
+	user = g_hash_table_lookup(hub->users, user_id);
+	if (user != NULL && g_strcmp0(user->role_room, client->role_room) != 0) {
+		g_free(user->role_room);
+		user->role_room = g_strdup(client->role_room);
+	}
+	/* cluster presence keeps one role per user: the latest */
+	if (g_strcmp0(old_role, herald_identity_get_role(client->identity)) != 0)
+		herald_ws_rooms_hub_emit_presence(hub, client, HERALD_BUS_TOPIC_USER_UPDATED);
+	hub->refreshes++;
+	hub->refresh_rooms_left += dropped->len;
+	if (left != NULL)
+		*left = g_steal_pointer(&dropped);
 	return TRUE;
+}
+
+/**
+ * herald_ws_rooms_client_refreshed_json:
+ * @client: a client after a successful refresh
+ * @left: (element-type utf8): the rooms it left
+ * @ok: start with `"ok":true` (a Socket.IO ack)
+ *
+ * Returns: (transfer full): `{"expires":EXP,"role":R,"rooms":[…],"left":[…]}`
+ */
+gchar *
+herald_ws_rooms_client_refreshed_json(HeraldWsRoomsClient *client, GPtrArray *left, gboolean ok)
+{
+	const gchar *role = herald_identity_get_role(client->identity);
+	GString *out = g_string_new(ok ? "{\"ok\":true," : "{");
+	g_string_append_printf(out,
+			       "\"expires\":%" G_GINT64_FORMAT ",\"role\":",
+			       herald_identity_get_expires(client->identity));
+	if (role != NULL)
+		herald_ws_rooms_json_append_string(out, role);
+	else
+		g_string_append(out, "null");
+	g_string_append(out, ",\"rooms\":[");
+	for (guint i = 0; client->rooms != NULL && i < client->rooms->len; i++) {
+		HeraldWsRoomsRoom *room = g_ptr_array_index(client->rooms, i);
+		if (i > 0)
+			g_string_append_c(out, ',');
+		herald_ws_rooms_json_append_string(out, room->name);
+	}
+	g_string_append(out, "],\"left\":[");
+	for (guint i = 0; left != NULL && i < left->len; i++) {
+		if (i > 0)
+			g_string_append_c(out, ',');
+		herald_ws_rooms_json_append_string(out, g_ptr_array_index(left, i));
+	}
+	g_string_append(out, "]}");
+	return g_string_free(out, FALSE);
 }
 
 gchar *
@@ -1907,7 +2055,8 @@ herald_ws_rooms_plain_message_cb(HeraldWsRoomsConn *conn,
 	if (g_strcmp0(type, "refresh") == 0) {
 		const gchar *token = herald_ws_rooms_plain_get_arg(obj, "token");
 		g_autofree gchar *payload = NULL;
-		if (!herald_ws_rooms_client_refresh(client, token, &error)) {
+		g_autoptr(GPtrArray) left = NULL;
+		if (!herald_ws_rooms_client_refresh(client, token, &left, &error)) {
 			herald_ws_rooms_plain_reply_gerror(client, error, NULL);
 			/* a token that does not verify ends the connection (DESIGN §4) */
 			if (g_error_matches(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED))
@@ -1917,8 +2066,7 @@ herald_ws_rooms_plain_message_cb(HeraldWsRoomsConn *conn,
 							   HERALD_WS_ROOMS_REASON_UNAUTHORIZED);
 			return;
 		}
-		payload = g_strdup_printf("{\"expires\":%" G_GINT64_FORMAT "}",
-					  herald_identity_get_expires(client->identity));
+		payload = herald_ws_rooms_client_refreshed_json(client, left, FALSE);
 		herald_ws_rooms_client_emit(client, "refreshed", NULL, payload);
 		return;
 	}
@@ -2447,6 +2595,9 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "delivered_total", "t", self->delivered);
 	g_variant_dict_insert(dict, "subscribes_total", "t", self->subscribes);
 	g_variant_dict_insert(dict, "subscribes_refused_total", "t", self->subscribes_refused);
+	g_variant_dict_insert(dict, "refreshes_total", "t", self->refreshes);
+	g_variant_dict_insert(dict, "refreshes_refused_total", "t", self->refreshes_refused);
+	g_variant_dict_insert(dict, "refresh_rooms_left_total", "t", self->refresh_rooms_left);
 	g_variant_dict_insert(dict, "drops_reserved_name_total", "t", self->drops_reserved);
 	g_variant_dict_insert(dict,
 			      "drops_slow_consumer_total",

@@ -176,7 +176,12 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 void
 herald_ws_rooms_client_unsubscribe(HeraldWsRoomsClient *client, const gchar *room);
 gboolean
-herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client, const gchar *token, GError **error);
+herald_ws_rooms_client_refresh(HeraldWsRoomsClient *client,
+			       const gchar *token,
+			       GPtrArray **left,
+			       GError **error);
+gchar *
+herald_ws_rooms_client_refreshed_json(HeraldWsRoomsClient *client, GPtrArray *left, gboolean ok);
 const gchar *
 herald_ws_rooms_client_get_public_id(HeraldWsRoomsClient *client);
 gchar *

@@ -840,6 +840,55 @@ presence_users(HeraldTestDaemon *daemon, const gchar *room)
 
 /* rooms joined with subscribe (ws-rooms' room-joined / room-left on the bus)
  * are part of cluster presence, counted per user and instance */
+/* a refresh that changes the role (ws-rooms' user-updated, room-left): the
+ * cluster sees the user under its new role room and out of the rooms left */
+static void
+test_presence_refresh(void)
+{
+	g_autoptr(HeraldTestServer) redis = herald_test_redis_start();
+	HeraldTestDaemon *a = daemon_start(redis, NULL);
+	HeraldTestDaemon *b = daemon_start(redis, NULL);
+	HeraldTestWs *u = client_connect(a, "r1", "ADMIN", NULL);
+	g_autofree gchar *a_id = g_strdup_printf("test-%u", a->port);
+	g_autofree gchar *as_admin = g_strdup_printf("r1:ADMIN@%s", a_id);
+	g_autofree gchar *as_client = g_strdup_printf("r1:CLIENT@%s", a_id);
+	g_autofree gchar *token = make_token("r1", "CLIENT", NULL);
+	g_autofree gchar *refresh =
+	    g_strdup_printf("{\"type\":\"refresh\",\"token\":\"%s\"}", token);
+	g_autofree gchar *got = NULL;
+	guint n;
+
+	client_subscribe(u, "solicitud_17");
+	client_subscribe(u, "notifications");
+	wait_presence(b, "admin", 1);
+	wait_presence(b, "solicitud_17", 1);
+	got = presence_users(b, "admin");
+	g_assert_cmpstr(got, ==, as_admin);
+	g_clear_pointer(&got, g_free);
+
+	n = u->messages->len;
+	herald_test_ws_send(u, refresh);
+	g_assert_true(herald_test_ws_wait(u, n + 1, WAIT_MS));
+	g_assert_cmpstr(herald_test_json_get_string(g_ptr_array_index(u->messages, n), "type"),
+			==,
+			"refreshed");
+	wait_presence(b, "admin", 0);
+	wait_presence(b, "solicitud_17", 0);
+	wait_presence(b, "client", 1);
+	got = presence_users(b, "client");
+	g_assert_cmpstr(got, ==, as_client);
+	g_clear_pointer(&got, g_free);
+	/* a room CLIENT may join stays */
+	got = presence_users(b, "notifications");
+	g_assert_cmpstr(got, ==, as_client);
+	g_clear_pointer(&got, g_free);
+
+	herald_test_ws_free(u);
+	wait_presence(b, "client", 0);
+	daemon_stop(b);
+	daemon_stop(a);
+}
+
 static void
 test_presence_rooms(void)
 {
@@ -1409,6 +1458,7 @@ main(int argc, char **argv)
 	g_test_add_func("/redis-bridge/e2e/three-instances", test_three_instances);
 	g_test_add_func("/redis-bridge/e2e/presence", test_presence);
 	g_test_add_func("/redis-bridge/e2e/presence-rooms", test_presence_rooms);
+	g_test_add_func("/redis-bridge/e2e/presence-refresh", test_presence_refresh);
 	g_test_add_func("/redis-bridge/e2e/reconnect", test_reconnect);
 	g_test_add_func("/redis-bridge/e2e/outage", test_outage);
 	g_test_add_func("/redis-bridge/e2e/reload", test_reload);

@@ -236,6 +236,56 @@ test_table(void)
 	herald_test_daemon_free(daemon);
 }
 
+/* ws-rooms' plain `refresh` with a token of the same user and new claims */
+static void
+refresh_client(HeraldTestWs *ws, const gchar *user, const gchar *role, const gchar *claims)
+{
+	g_autofree gchar *token = make_token(user, role, claims);
+	g_autofree gchar *text =
+	    g_strdup_printf("{\"type\":\"refresh\",\"token\":\"%s\"}", token);
+	guint n = ws->messages->len;
+	herald_test_ws_send(ws, text);
+	g_assert_true(herald_test_ws_wait(ws, n + 1, WAIT_MS));
+	g_assert_cmpstr(herald_test_json_get_string(g_ptr_array_index(ws->messages, n), "type"),
+			==,
+			"refreshed");
+}
+
+/* the rules match the claims a connection has now: a SELLER refreshed to
+ * another seller_id gets that seller's stats only, an ADMIN refreshed as
+ * CLIENT no more admin stats */
+static void
+test_refresh(void)
+{
+	HeraldTestDaemon *daemon = daemon_start(NULL);
+	HeraldTestWs *clients[N_CLIENTS];
+
+	connect_all(daemon, clients);
+	refresh_client(clients[SELLER_123], "2", "SELLER", "\"seller_id\":\"789\"");
+	refresh_client(clients[ADMIN], "1", "CLIENT", NULL);
+	check_event(daemon,
+		    clients,
+		    "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"123\",\"m\":\"r1\"}",
+		    "r1",
+		    0);
+	check_event(daemon,
+		    clients,
+		    "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"789\",\"m\":\"r2\"}",
+		    "r2",
+		    1 << SELLER_123);
+	check_event(daemon,
+		    clients,
+		    "{\"type\":\"ADMIN_STATS_UPDATED\",\"metadata\":{},\"m\":\"r3\"}",
+		    "r3",
+		    0);
+	g_assert_cmpint(stat(daemon, "stats_connections_reached_total"), ==, 1);
+
+	for (guint i = 0; i < N_CLIENTS; i++)
+		herald_test_ws_free(clients[i]);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	herald_test_daemon_free(daemon);
+}
+
 /* [stats-filter.rules] replaces the table: OR of filters, templates */
 static void
 test_custom_rules(void)
@@ -305,6 +355,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/stats-filter/e2e/table", test_table);
 	g_test_add_func("/stats-filter/e2e/custom-rules", test_custom_rules);
+	g_test_add_func("/stats-filter/e2e/refresh", test_refresh);
 	g_test_add_func("/stats-filter/e2e/check-config", test_check_config);
 	return g_test_run();
 }

@@ -1318,6 +1318,163 @@ plain_refresh_invalid_func(void)
 	stop_daemon(daemon);
 }
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+/* the strings of the array @object.@member, sorted, joined by ',' */
+static gchar *
+json_strings_sorted(JsonNode *node, const gchar *object, const gchar *member)
+{
+	JsonObject *obj = json_node_get_object(node);
+	JsonArray *array;
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+	if (object != NULL)
+		obj = json_object_get_object_member(obj, object);
+	g_assert_nonnull(obj);
+	array = json_object_get_array_member(obj, member);
+	g_assert_nonnull(array);
+	for (guint i = 0; i < json_array_get_length(array); i++)
+		g_ptr_array_add(names, g_strdup(json_array_get_string_element(array, i)));
+	g_ptr_array_sort(names, compare_names);
+	g_ptr_array_add(names, NULL);
+	return g_strjoinv(",", (gchar **)names->pdata);
+}
+
+/* claim filters as stats-filter sends them (seller_id), for the refresh tests */
+#define REFRESH_CONFIG                                                                             \
+	"[route seller-stats]\nchannels=seller.stats\nfilters=seller_id={seller_id}\nevent={type}\n"
+
+static gchar *
+refresh_message(const gchar *claims, gint64 exp_offset_s)
+{
+	g_autofree gchar *token = herald_test_make_token(HERALD_TEST_SECRET, claims, exp_offset_s);
+	return g_strdup_printf("{\"type\":\"refresh\",\"token\":\"%s\"}", token);
+}
+
+/* refresh re-authorizes: ADMIN in admin + user_999 refreshed as CLIENT leaves
+ * both (and is told so), CLIENT → ADMIN joins admin, a SELLER's new seller_id
+ * is the one its claim filters see, another user's token is refused */
+static void
+plain_refresh_reauthorize_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(REFRESH_CONFIG);
+	g_autofree gchar *token = make_token("7", "ADMIN", 3600);
+	g_autofree gchar *url = ws_url(daemon, token);
+	g_autoptr(WsClient) client = ws_client_connect(url);
+	g_autofree gchar *as_client = refresh_message("{\"sub\":\"7\",\"role\":\"CLIENT\"}", 3600);
+	g_autofree gchar *as_admin = refresh_message("{\"sub\":\"7\",\"role\":\"ADMIN\"}", 3600);
+	g_autofree gchar *other = refresh_message("{\"sub\":\"8\",\"role\":\"ADMIN\"}", 3600);
+	g_autofree gchar *expired = refresh_message("{\"sub\":\"7\",\"role\":\"ADMIN\"}", -3600);
+	g_autofree gchar *seller_token = herald_test_make_token(
+	    HERALD_TEST_SECRET, "{\"sub\":\"20\",\"role\":\"SELLER\",\"seller_id\":\"100\"}", 3600);
+	g_autofree gchar *seller_url = ws_url(daemon, seller_token);
+	g_autoptr(WsClient) seller = ws_client_connect(seller_url);
+	g_autofree gchar *seller_200 = refresh_message(
+	    "{\"sub\":\"20\",\"role\":\"SELLER\",\"seller_id\":\"200\"}", 3600);
+	g_autofree gchar *hs512 = make_token_alg(JWT_ALG_HS512, "7");
+	g_autofree gchar *hs512_msg =
+	    g_strdup_printf("{\"type\":\"refresh\",\"token\":\"%s\"}", hs512);
+	g_autoptr(JsonNode) connected = NULL;
+	g_autoptr(JsonNode) seller_connected = NULL;
+	g_autoptr(JsonNode) subscribed = NULL;
+	g_autoptr(JsonNode) refreshed = NULL;
+	g_autoptr(JsonNode) refreshed2 = NULL;
+	g_autoptr(JsonNode) refused = NULL;
+	g_autoptr(JsonNode) refused_expired = NULL;
+	g_autoptr(JsonNode) probe = NULL;
+	g_autoptr(JsonNode) probe2 = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(JsonNode) seller_refreshed = NULL;
+	g_autoptr(JsonNode) seller_event = NULL;
+	g_autoptr(JsonNode) invalid = NULL;
+	g_autofree gchar *left = NULL;
+	g_autofree gchar *rooms = NULL;
+
+	g_assert_no_error(client->error);
+	g_assert_no_error(seller->error);
+	connected = ws_client_expect(client, "connected");
+	seller_connected = ws_client_expect(seller, "connected");
+	ws_client_send(client, "{\"type\":\"subscribe\",\"room\":\"user_999\"}");
+	subscribed = ws_client_expect(client, "subscribed");
+
+	/* ADMIN → CLIENT: admin and user_999 are left, and the client is told */
+	ws_client_send(client, as_client);
+	refreshed = ws_client_expect(client, "refreshed");
+	g_assert_cmpstr(herald_test_json_get_string(refreshed, "payload.role"), ==, "CLIENT");
+	g_assert_cmpint(herald_test_json_get_int(refreshed, "payload.expires"), >, 0);
+	left = json_strings_sorted(refreshed, "payload", "left");
+	g_assert_cmpstr(left, ==, "admin,user_999");
+	rooms = json_strings_sorted(refreshed, "payload", "rooms");
+	g_assert_cmpstr(rooms, ==, "client,user_7");
+	g_assert_cmpint(publish(daemon, "ws:room:admin", "{\"type\":\"for_admins\"}"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:user:999", "{\"type\":\"for_999\"}"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:room:client", "{\"type\":\"for_clients\"}"), ==, 1);
+	/* the next message is the client one: nothing of admin or user_999 */
+	probe = ws_client_expect(client, "for_clients");
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "admins_connected"), ==, 0);
+	g_assert_cmpuint(stats_get(stats, "clients_connected"), ==, 1);
+	g_assert_cmpuint(stats_get(stats, "connections_by_role.CLIENT"), ==, 1);
+
+	/* another user's token and an expired one: refused, nothing changes */
+	ws_client_send(client, other);
+	refused = ws_client_expect(client, "error");
+	g_assert_cmpstr(herald_test_json_get_string(refused, "payload.code"), ==, "forbidden");
+	ws_client_send(client, expired);
+	refused_expired = ws_client_expect(client, "error");
+	g_assert_cmpstr(herald_test_json_get_string(refused_expired, "payload.code"),
+			==,
+			"token_expired");
+	g_assert_cmpint(publish(daemon, "ws:room:admin", "{\"type\":\"for_admins\"}"), ==, 0);
+
+	/* CLIENT → ADMIN with a valid token of the same user: joins admin */
+	ws_client_send(client, as_admin);
+	refreshed2 = ws_client_expect(client, "refreshed");
+	g_assert_cmpstr(herald_test_json_get_string(refreshed2, "payload.role"), ==, "ADMIN");
+	g_clear_pointer(&left, g_free);
+	left = json_strings_sorted(refreshed2, "payload", "left");
+	g_assert_cmpstr(left, ==, "client");
+	g_assert_cmpint(publish(daemon, "ws:room:client", "{\"type\":\"for_clients\"}"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:room:admin", "{\"type\":\"for_admins\"}"), ==, 1);
+	probe2 = ws_client_expect(client, "for_admins");
+
+	/* SELLER: the claim filter sees the refreshed seller_id */
+	ws_client_send(seller, seller_200);
+	seller_refreshed = ws_client_expect(seller, "refreshed");
+	g_assert_cmpint(publish(daemon,
+				"seller.stats",
+				"{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"100\"}"),
+			==,
+			0);
+	g_assert_cmpint(publish(daemon,
+				"seller.stats",
+				"{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"200\"}"),
+			==,
+			1);
+	seller_event = ws_client_expect(seller, "SELLER_STATS_UPDATED");
+	g_assert_cmpstr(herald_test_json_get_string(seller_event, "seller_id"), ==, "200");
+
+	/* a token of another algorithm: unauthorized and 4401, as before */
+	ws_client_send(client, hs512_msg);
+	invalid = ws_client_expect(client, "error");
+	g_assert_cmpstr(herald_test_json_get_string(invalid, "payload.code"), ==, "unauthorized");
+	g_assert_true(herald_test_wait_until(ws_client_is_closed, client, WAIT_MS));
+	g_assert_cmpuint(client->close_code, ==, HERALD_WS_CLOSE_UNAUTHORIZED);
+	g_clear_pointer(&stats, json_node_unref);
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "closes_total.unauthorized"), ==, 1);
+	/* accepted: CLIENT, ADMIN, the seller; refused: another user, expired,
+	 * HS512; left: admin, user_999, client */
+	g_assert_cmpuint(stats_get(stats, "refreshes_total"), ==, 3);
+	g_assert_cmpuint(stats_get(stats, "refreshes_refused_total"), ==, 3);
+	g_assert_cmpuint(stats_get(stats, "refresh_rooms_left_total"), ==, 3);
+	stop_daemon(daemon);
+}
+
 typedef struct {
 	WsClient *client;
 	guint want;
@@ -1863,6 +2020,123 @@ sio_raw_ping_func(void)
 	stop_daemon(daemon);
 }
 
+/* the next text frame that is not a server ping (answered) */
+static gchar *
+sio_raw_next(RawClient *raw)
+{
+	for (;;) {
+		gchar *text = raw_next_text(raw);
+		if (g_strcmp0(text, "2") != 0)
+			return text;
+		g_free(text);
+		raw_send_text(raw, "3");
+	}
+}
+
+/* refresh re-authorizes Socket.IO sessions too: the ack (or the event
+ * `refreshed` without one) tells the rooms left */
+static void
+sio_raw_refresh_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(REFRESH_CONFIG);
+	g_autofree gchar *token = make_token("7", "ADMIN", 3600);
+	g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+	g_autofree gchar *client_token =
+	    herald_test_make_token(HERALD_TEST_SECRET, "{\"sub\":\"7\",\"role\":\"CLIENT\"}", 3600);
+	g_autofree gchar *admin_token =
+	    herald_test_make_token(HERALD_TEST_SECRET, "{\"sub\":\"7\",\"role\":\"ADMIN\"}", 3600);
+	g_autofree gchar *other_token =
+	    herald_test_make_token(HERALD_TEST_SECRET, "{\"sub\":\"8\",\"role\":\"ADMIN\"}", 3600);
+	g_autofree gchar *seller_token = herald_test_make_token(
+	    HERALD_TEST_SECRET, "{\"sub\":\"20\",\"role\":\"SELLER\",\"seller_id\":\"100\"}", 3600);
+	g_autofree gchar *seller_200 = herald_test_make_token(
+	    HERALD_TEST_SECRET, "{\"sub\":\"20\",\"role\":\"SELLER\",\"seller_id\":\"200\"}", 3600);
+	g_autoptr(RawClient) seller = sio_raw_open(daemon, seller_token);
+	g_autofree gchar *send = NULL;
+	g_autofree gchar *reply = NULL;
+	g_autoptr(JsonNode) ack = NULL;
+	g_autofree gchar *left = NULL;
+	g_autofree gchar *rooms = NULL;
+
+	raw_send_text(raw, "420[\"subscribe\",{\"room\":\"user_999\"}]");
+	reply = sio_raw_next(raw);
+	g_assert_cmpstr(reply, ==, "430[{\"ok\":true,\"room\":\"user_999\"}]");
+
+	/* ADMIN → CLIENT with an ack */
+	send = g_strdup_printf("421[\"refresh\",{\"token\":\"%s\"}]", client_token);
+	raw_send_text(raw, send);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(raw);
+	ack = sio_ack_first(reply);
+	g_assert_true(g_str_has_prefix(reply, "431["));
+	g_assert_true(json_object_get_boolean_member(json_node_get_object(ack), "ok"));
+	g_assert_cmpstr(herald_test_json_get_string(ack, "role"), ==, "CLIENT");
+	left = json_strings_sorted(ack, NULL, "left");
+	g_assert_cmpstr(left, ==, "admin,user_999");
+	rooms = json_strings_sorted(ack, NULL, "rooms");
+	g_assert_cmpstr(rooms, ==, "client,user_7");
+	g_assert_cmpint(publish(daemon, "ws:room:admin", "{\"type\":\"for_admins\"}"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:user:999", "{\"type\":\"for_999\"}"), ==, 0);
+	g_assert_cmpint(publish(daemon, "ws:room:client", "{\"type\":\"for_clients\"}"), ==, 1);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(raw);
+	g_assert_true(g_str_has_prefix(reply, "42[\"for_clients\","));
+
+	/* another user's token: refused with the same code as before */
+	g_clear_pointer(&send, g_free);
+	send = g_strdup_printf("422[\"refresh\",{\"token\":\"%s\"}]", other_token);
+	raw_send_text(raw, send);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(raw);
+	g_clear_pointer(&ack, json_node_unref);
+	ack = sio_ack_first(reply);
+	g_assert_false(json_object_get_boolean_member(json_node_get_object(ack), "ok"));
+	g_assert_cmpstr(herald_test_json_get_string(ack, "code"), ==, "forbidden");
+
+	/* CLIENT → ADMIN without an ack: the event `refreshed` */
+	g_clear_pointer(&send, g_free);
+	send = g_strdup_printf("42[\"refresh\",{\"token\":\"%s\"}]", admin_token);
+	raw_send_text(raw, send);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(raw);
+	g_assert_true(g_str_has_prefix(reply, "42[\"refreshed\",{"));
+	g_assert_nonnull(strstr(reply, "\"role\":\"ADMIN\""));
+	g_assert_nonnull(strstr(reply, "\"left\":[\"client\"]"));
+	g_assert_cmpint(publish(daemon, "ws:room:admin", "{\"type\":\"for_admins\"}"), ==, 1);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(raw);
+	g_assert_true(g_str_has_prefix(reply, "42[\"for_admins\","));
+
+	/* SELLER: the claim filter sees the new seller_id */
+	g_clear_pointer(&send, g_free);
+	send = g_strdup_printf("423[\"refresh\",{\"token\":\"%s\"}]", seller_200);
+	raw_send_text(seller, send);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(seller);
+	g_assert_true(g_str_has_prefix(reply, "433[{\"ok\":true,"));
+	g_assert_cmpint(publish(daemon,
+				"seller.stats",
+				"{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"100\"}"),
+			==,
+			0);
+	g_assert_cmpint(publish(daemon,
+				"seller.stats",
+				"{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"200\"}"),
+			==,
+			1);
+	g_clear_pointer(&reply, g_free);
+	reply = sio_raw_next(seller);
+	g_assert_true(g_str_has_prefix(reply, "42[\"SELLER_STATS_UPDATED\","));
+	g_assert_nonnull(strstr(reply, "\"seller_id\":\"200\""));
+	{
+		g_autoptr(JsonNode) stats = get_stats(daemon);
+		g_assert_cmpuint(stats_get(stats, "refreshes_total"), ==, 3);
+		g_assert_cmpuint(stats_get(stats, "refreshes_refused_total"), ==, 1);
+		g_assert_cmpuint(stats_get(stats, "refresh_rooms_left_total"), ==, 3);
+	}
+	stop_daemon(daemon);
+}
+
 static void
 sio_raw_bad_packets_func(void)
 {
@@ -2324,6 +2598,8 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/plain/max-connections", plain_max_connections_func);
 	g_test_add_func("/herald/ws-rooms/plain/expiry", plain_expiry_func);
 	g_test_add_func("/herald/ws-rooms/plain/refresh-invalid", plain_refresh_invalid_func);
+	g_test_add_func("/herald/ws-rooms/plain/refresh-reauthorize",
+			plain_refresh_reauthorize_func);
 	g_test_add_func("/herald/ws-rooms/plain/far-expiry", plain_far_expiry_func);
 	g_test_add_func("/herald/ws-rooms/plain/slow-consumer", plain_slow_consumer_func);
 	g_test_add_func("/herald/ws-rooms/plain/reload", plain_reload_func);
@@ -2336,6 +2612,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/eio/cors", eio_cors_func);
 	g_test_add_func("/herald/ws-rooms/eio/polling-ping-timeout", eio_polling_ping_timeout_func);
 	g_test_add_func("/herald/ws-rooms/sio/raw-ping", sio_raw_ping_func);
+	g_test_add_func("/herald/ws-rooms/sio/raw-refresh", sio_raw_refresh_func);
 	g_test_add_func("/herald/ws-rooms/sio/raw-bad-packets", sio_raw_bad_packets_func);
 	g_test_add_func("/herald/ws-rooms/sio/raw-limits", sio_raw_limits_func);
 	g_test_add_func("/herald/ws-rooms/sio/raw-upgrade", sio_raw_upgrade_func);

@@ -440,6 +440,20 @@ check_fanout(JsonNode *summary, JsonNode *stats)
 		       herald_test_json_get_int(summary, "connect_ms"));
 }
 
+static void
+check_refresh(JsonNode *summary, JsonNode *stats)
+{
+	g_assert_cmpstr(herald_test_json_get_string(summary, "left_plain"), ==, "admin,user_999");
+	g_assert_cmpstr(herald_test_json_get_string(summary, "left_sio"), ==, "admin,user_999");
+	g_assert_true(summary_bool(summary, "rejoined"));
+	g_assert_cmpint(herald_test_json_get_int(summary, "seller_old_after_refresh"), ==, 0);
+	g_assert_cmpint(stat_int(stats, "closes_total.unauthorized"), ==, 0);
+	/* 3 accepted and 1 refused per protocol; admin + user_999, then client */
+	g_assert_cmpint(stat_int(stats, "refreshes_total"), ==, 6);
+	g_assert_cmpint(stat_int(stats, "refreshes_refused_total"), ==, 2);
+	g_assert_cmpint(stat_int(stats, "refresh_rooms_left_total"), ==, 6);
+}
+
 static const Scenario scenarios[] = {
     {"plain-protocol.js", NULL, NULL, check_plain},
     {"sio-client.js", "default", NULL, check_sio_default},
@@ -457,6 +471,11 @@ static const Scenario scenarios[] = {
     {"sio-reserved.js", NULL, NULL, check_reserved},
     {"sio-forbidden.js", NULL, NULL, check_forbidden},
     {"sio-expiry.js", NULL, NULL, check_expiry},
+    /* claim filters as stats-filter uses them (seller_id) */
+    {"refresh.js",
+     NULL,
+     "[route seller-stats]\nchannels=seller.stats\nfilters=seller_id={seller_id}\nevent={type}\n",
+     check_refresh},
     /* small buffer; a long closing handshake so the paused client, reading
      * again, still gets the close frame */
     {"slow-consumer.js",
@@ -483,6 +502,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/reserved-names",
     "/ws-rooms/node/forbidden-subscribe",
     "/ws-rooms/node/token-expiry",
+    "/ws-rooms/node/refresh",
     "/ws-rooms/node/slow-consumer",
     "/ws-rooms/node/max-connections",
     "/ws-rooms/node/fan-out",

@@ -25,8 +25,10 @@ async function main() {
   // refresh extends a connection (same user, later exp)
   const later = Math.floor(Date.now() / 1000) + 600;
   const sioKept = await h.sioConnect(h.token(claims('e5')), 'sio-refreshed', { transports: ['websocket'] });
-  assert.deepEqual(await sioKept.ack('refresh', { token: h.token({ sub: 'e5', role: 'CLIENT', exp: later }) }),
-    { ok: true });
+  const kept = await sioKept.ack('refresh', { token: h.token({ sub: 'e5', role: 'CLIENT', exp: later }) });
+  assert.equal(kept.ok, true);
+  assert.equal(kept.expires, later);
+  assert.deepEqual(kept.left, []);
   const other = await sioKept.ack('refresh', { token: h.token({ sub: 'someone-else', role: 'CLIENT', exp: later }) });
   assert.equal(other.ok, false);
   assert.equal(other.code, 'forbidden');

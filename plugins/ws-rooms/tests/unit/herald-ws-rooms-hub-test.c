@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "herald-test-util.h"
 #include "herald-ws-rooms-hub.h"
 
 typedef struct {
@@ -57,6 +58,9 @@ room_event_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
 	g_autofree gchar *room = herald_event_get_payload_field(event, "room");
 	if (g_strcmp0(herald_event_get_type_name(event), HERALD_BUS_TOPIC_DISCONNECTED) == 0)
 		room = g_strdup("-");
+	/* user-updated: the new role instead of a room */
+	if (g_strcmp0(herald_event_get_type_name(event), HERALD_BUS_TOPIC_USER_UPDATED) == 0)
+		room = herald_event_get_payload_field(event, "role");
 	g_ptr_array_add(fx->room_events,
 			g_strdup_printf("%s %s %s",
 					herald_event_get_type_name(event),
@@ -97,6 +101,10 @@ fixture_init(Fixture *fx, gconstpointer data)
 			 fx);
 	g_signal_connect(fx->bus,
 			 "event::" HERALD_BUS_TOPIC_DISCONNECTED,
+			 G_CALLBACK(room_event_cb),
+			 fx);
+	g_signal_connect(fx->bus,
+			 "event::" HERALD_BUS_TOPIC_USER_UPDATED,
 			 G_CALLBACK(room_event_cb),
 			 fx);
 }
@@ -837,6 +845,259 @@ hub_parallel_pass_func(Fixture *fx, gconstpointer data)
 	}
 }
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+/* the members of payload.@member (an array of strings), sorted, joined by ',' */
+static gchar *
+msg_get_rooms(JsonNode *node, const gchar *member)
+{
+	JsonObject *payload = json_object_get_object_member(json_node_get_object(node), "payload");
+	JsonArray *array;
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+	g_assert_nonnull(payload);
+	array = json_object_get_array_member(payload, member);
+	g_assert_nonnull(array);
+	for (guint i = 0; i < json_array_get_length(array); i++)
+		g_ptr_array_add(names, g_strdup(json_array_get_string_element(array, i)));
+	g_ptr_array_sort(names, compare_names);
+	g_ptr_array_add(names, NULL);
+	return g_strjoinv(",", (gchar **)names->pdata);
+}
+
+static gchar *
+refresh_text(const gchar *claims, gint64 exp_offset_s)
+{
+	g_autofree gchar *token = herald_test_make_token(HERALD_TEST_SECRET, claims, exp_offset_s);
+	return g_strdup_printf("{\"type\":\"refresh\",\"token\":\"%s\"}", token);
+}
+
+/* how many of @peer's messages since the last read are of @type */
+static guint
+peer_count_type(Peer *peer, const gchar *type)
+{
+	g_autoptr(GPtrArray) got = peer_read(peer);
+	guint n = 0;
+	for (guint i = 0; i < got->len; i++) {
+		if (g_strcmp0(msg_get(g_ptr_array_index(got, i), "type"), type) == 0)
+			n++;
+	}
+	return n;
+}
+
+static guint
+deliver_to_room(Fixture *fx, const gchar *room)
+{
+	g_autoptr(HeraldDelivery) delivery = make_delivery("probe", "{\"n\":1}");
+	herald_delivery_add_room(delivery, room);
+	return herald_ws_rooms_hub_deliver(fx->hub, delivery);
+}
+
+static guint
+deliver_to_seller(Fixture *fx, const gchar *seller_id)
+{
+	g_autofree gchar *payload = g_strdup_printf(
+	    "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"%s\"}", seller_id);
+	g_autoptr(HeraldDelivery) delivery = make_delivery("SELLER_STATS_UPDATED", payload);
+	const gchar *pairs[] = {"seller_id", seller_id, NULL};
+	herald_delivery_add_filter(delivery, pairs);
+	return herald_ws_rooms_hub_deliver(fx->hub, delivery);
+}
+
+/* a refresh re-authorizes the connection as if it connected with the new
+ * token: role room swapped, rooms the new role may not join left (and said
+ * so), per-role counters and claim filters follow; another user is refused */
+static void
+hub_refresh_func(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(HeraldConfig) config = herald_config_new();
+	g_autoptr(HeraldAuth) auth = NULL;
+	g_autoptr(GError) error = NULL;
+	HeraldWsRoomsLimits limits = *herald_ws_rooms_hub_get_limits(fx->hub);
+	const HeraldConfigKey *keys;
+	guint n_keys = 0;
+	Peer *a;
+	Peer *advisor;
+	Peer *seller;
+	g_autoptr(JsonNode) reply = NULL;
+	g_autofree gchar *rooms = NULL;
+	g_autofree gchar *left = NULL;
+	g_autofree gchar *as_client = refresh_text("{\"sub\":\"7\",\"role\":\"CLIENT\"}", 600);
+	g_autofree gchar *as_admin = refresh_text("{\"sub\":\"7\",\"role\":\"ADMIN\"}", 600);
+	g_autofree gchar *other_user = refresh_text("{\"sub\":\"8\",\"role\":\"CLIENT\"}", 600);
+	g_autofree gchar *expired = refresh_text("{\"sub\":\"7\",\"role\":\"CLIENT\"}", -3600);
+	g_autofree gchar *seller_456 = refresh_text(
+	    "{\"sub\":\"9\",\"role\":\"SELLER\",\"seller_id\":\"456\"}", 600);
+
+	keys = herald_auth_get_config_keys(&n_keys);
+	herald_config_add_schema(config, "auth", keys, n_keys);
+	g_assert_true(
+	    herald_config_load_data(config, "[auth]\nsecret=" HERALD_TEST_SECRET "\n", &error));
+	g_assert_no_error(error);
+	auth = herald_auth_new(config, &error);
+	g_assert_no_error(error);
+	herald_ws_rooms_hub_set_auth(fx->hub, auth);
+	limits.rate_limit = 0;
+	herald_ws_rooms_hub_set_limits(fx->hub, &limits);
+
+	a = connect_peer(fx, "7", "ADMIN", NULL);
+	advisor = connect_peer(fx, "5", "ADVISOR", NULL);
+	g_ptr_array_unref(peer_read(a));
+	g_ptr_array_unref(peer_read(advisor));
+	request_ok(advisor, "subscribe", "solicitud_3");
+	request_ok(a, "subscribe", "user_999");
+	request_ok(a, "subscribe", "solicitud_3");
+	request_ok(a, "subscribe", "notifications");
+	request_ok(a, "subscribe", "client");
+	g_assert_cmpuint(peer_count_type(advisor, "user_joined"), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "admins_connected", NULL), ==, 1);
+	assert_room_events(fx,
+			   (const gchar *[]){"room-joined 5 solicitud_3",
+					     "room-joined 7 user_999",
+					     "room-joined 7 solicitud_3",
+					     "room-joined 7 notifications",
+					     "room-joined 7 client",
+					     NULL});
+
+	/* ADMIN → CLIENT: admin (the old role room), user_999 and solicitud_3 are
+	 * left; notifications (CLIENT may subscribe) stays; client, subscribed
+	 * before, is now the role room and no longer announced as subscribed */
+	reply = peer_request(a, as_client);
+	g_assert_cmpstr(msg_get(reply, "type"), ==, "refreshed");
+	g_assert_cmpstr(msg_get_path(reply, "payload", "role"), ==, "CLIENT");
+	left = msg_get_rooms(reply, "left");
+	g_assert_cmpstr(left, ==, "admin,solicitud_3,user_999");
+	rooms = msg_get_rooms(reply, "rooms");
+	g_assert_cmpstr(rooms, ==, "client,notifications,user_7");
+	g_assert_true(json_object_has_member(
+	    json_object_get_object_member(json_node_get_object(reply), "payload"),
+	    "expires"));
+	assert_room_events(fx,
+			   (const gchar *[]){"room-left 7 client",
+					     "room-left 7 solicitud_3",
+					     "room-left 7 user_999",
+					     "user-updated 7 CLIENT",
+					     NULL});
+	/* the members of solicitud_3 hear that the ADMIN left */
+	{
+		g_autoptr(GPtrArray) got = peer_read(advisor);
+		g_assert_cmpuint(got->len, ==, 1);
+		g_assert_cmpstr(msg_get(g_ptr_array_index(got, 0), "type"), ==, "user_left");
+		g_assert_cmpstr(msg_get_path(g_ptr_array_index(got, 0), "payload", "user_id"),
+				==,
+				"7");
+		g_assert_cmpstr(msg_get_path(g_ptr_array_index(got, 0), "payload", "role"),
+				==,
+				"ADMIN");
+	}
+	/* nothing for the old rooms any more, the new role room works */
+	g_assert_cmpuint(deliver_to_room(fx, "admin"), ==, 0);
+	g_assert_cmpuint(deliver_to_room(fx, "user_999"), ==, 0);
+	g_assert_cmpuint(deliver_to_room(fx, "solicitud_3"), ==, 1); /* the advisor */
+	g_assert_cmpuint(peer_count_type(a, "probe"), ==, 0);
+	g_assert_cmpuint(deliver_to_room(fx, "client"), ==, 1);
+	g_assert_cmpuint(deliver_to_room(fx, "user_7"), ==, 1);
+	g_assert_cmpuint(peer_count_type(a, "probe"), ==, 2);
+	g_ptr_array_unref(peer_read(advisor));
+	g_assert_cmpuint(stat_get(fx, "admins_connected", NULL), ==, 0);
+	g_assert_cmpuint(stat_get(fx, "clients_connected", NULL), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "connections_by_role", "CLIENT"), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "connected_users", NULL), ==, 2);
+	g_assert_cmpuint(herald_ws_rooms_hub_count(fx->hub, "7"), ==, 1);
+	/* CLIENT's subscribe rules apply now */
+	{
+		g_autoptr(JsonNode) refused =
+		    peer_request(a, "{\"type\":\"subscribe\",\"room\":\"admin\"}");
+		g_assert_cmpstr(msg_get(refused, "type"), ==, "error");
+		g_assert_cmpstr(msg_get_path(refused, "payload", "code"), ==, "forbidden");
+	}
+
+	/* another user's token: refused, nothing changes */
+	g_clear_pointer(&reply, json_node_unref);
+	reply = peer_request(a, other_user);
+	g_assert_cmpstr(msg_get(reply, "type"), ==, "error");
+	g_assert_cmpstr(msg_get_path(reply, "payload", "code"), ==, "forbidden");
+	/* an expired token: refused as before, nothing changes */
+	g_clear_pointer(&reply, json_node_unref);
+	reply = peer_request(a, expired);
+	g_assert_cmpstr(msg_get(reply, "type"), ==, "error");
+	g_assert_cmpstr(msg_get_path(reply, "payload", "code"), ==, "token_expired");
+	g_assert_cmpuint(deliver_to_room(fx, "client"), ==, 1);
+	g_assert_cmpuint(peer_count_type(a, "probe"), ==, 1);
+	assert_room_events(fx, NULL);
+
+	/* CLIENT → ADMIN with a valid token of the same user: a new identity,
+	 * re-authorized like a new connection (joins admin, leaves client) */
+	g_clear_pointer(&reply, json_node_unref);
+	reply = peer_request(a, as_admin);
+	g_assert_cmpstr(msg_get(reply, "type"), ==, "refreshed");
+	g_assert_cmpstr(msg_get_path(reply, "payload", "role"), ==, "ADMIN");
+	g_clear_pointer(&left, g_free);
+	left = msg_get_rooms(reply, "left");
+	g_assert_cmpstr(left, ==, "client");
+	g_clear_pointer(&rooms, g_free);
+	rooms = msg_get_rooms(reply, "rooms");
+	g_assert_cmpstr(rooms, ==, "admin,notifications,user_7");
+	g_assert_cmpuint(deliver_to_room(fx, "admin"), ==, 1);
+	g_assert_cmpuint(deliver_to_room(fx, "client"), ==, 0);
+	g_assert_cmpuint(peer_count_type(a, "probe"), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "admins_connected", NULL), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "clients_connected", NULL), ==, 0);
+	assert_room_events(fx, (const gchar *[]){"user-updated 7 ADMIN", NULL});
+	/* the same role again: nothing left, nothing announced */
+	g_clear_pointer(&reply, json_node_unref);
+	reply = peer_request(a, as_admin);
+	g_clear_pointer(&left, g_free);
+	left = msg_get_rooms(reply, "left");
+	g_assert_cmpstr(left, ==, "");
+	assert_room_events(fx, NULL);
+
+	/* claim filters see the refreshed claims */
+	seller = connect_peer(fx, "9", "SELLER", "123");
+	g_ptr_array_unref(peer_read(seller));
+	g_assert_cmpuint(deliver_to_seller(fx, "123"), ==, 1);
+	g_assert_cmpuint(peer_count_type(seller, "SELLER_STATS_UPDATED"), ==, 1);
+	g_clear_pointer(&reply, json_node_unref);
+	reply = peer_request(seller, seller_456);
+	g_assert_cmpstr(msg_get(reply, "type"), ==, "refreshed");
+	g_assert_cmpuint(deliver_to_seller(fx, "123"), ==, 0);
+	g_assert_cmpuint(deliver_to_seller(fx, "456"), ==, 1);
+	{
+		g_autoptr(GPtrArray) got = peer_read(seller);
+		g_assert_cmpuint(got->len, ==, 1);
+		g_assert_cmpstr(msg_get(g_ptr_array_index(got, 0), "seller_id"), ==, "456");
+	}
+
+	/* a token that does not verify: unauthorized and 4401, as before */
+	g_clear_pointer(&reply, json_node_unref);
+	peer_send(a, HERALD_WS_OPCODE_TEXT, "{\"type\":\"refresh\",\"token\":\"garbage\"}");
+	{
+		g_autoptr(GPtrArray) got = peer_read(a);
+		g_assert_cmpuint(got->len, ==, 1);
+		g_assert_cmpstr(msg_get_path(g_ptr_array_index(got, 0), "payload", "code"),
+				==,
+				"unauthorized");
+		g_assert_cmpuint(a->close_code, ==, 4401);
+	}
+	/* 4 accepted (two role changes, the same role, the seller), 3 refused
+	 * (another user, expired, garbage); admin, solicitud_3, user_999, client */
+	g_assert_cmpuint(stat_get(fx, "refreshes_total", NULL), ==, 4);
+	g_assert_cmpuint(stat_get(fx, "refreshes_refused_total", NULL), ==, 3);
+	g_assert_cmpuint(stat_get(fx, "refresh_rooms_left_total", NULL), ==, 4);
+	/* its rooms are released like any other connection's: notifications
+	 * was the only announced one left */
+	close(a->peer);
+	a->peer = -1;
+	assert_room_events(fx,
+			   (const gchar *[]){"room-left 7 notifications",
+					     "user-disconnected 7 -",
+					     NULL});
+}
+
 int
 main(int argc, char **argv)
 {
@@ -894,6 +1155,12 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_init,
 		   hub_shutdown_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/hub/refresh",
+		   Fixture,
+		   NULL,
+		   fixture_init,
+		   hub_refresh_func,
 		   fixture_teardown);
 	g_test_add("/herald/ws-rooms/hub/parallel-pass",
 		   Fixture,
