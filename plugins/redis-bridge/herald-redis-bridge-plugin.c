@@ -9,6 +9,7 @@
 
 #include "herald-redis-bridge-plugin.h"
 #include "herald-redis-bridge-proto.h"
+#include "herald-redis-bridge-sentinel.h"
 
 /* keys and channels this plugin owns (README: "Keys") */
 #define RB_CONTROL_CHANNEL "herald:control"
@@ -32,6 +33,9 @@ typedef struct {
 	guint retry_id;
 	guint timeout_id;
 	const gchar *abort_reason; /* (nullable): set while rb_conn_abort() frees */
+	gboolean role_checked;	   /* sentinels: ROLE said master on this connection */
+	gchar *peer_host;	   /* (nullable) where this connection goes (sentinels) */
+	guint16 peer_port;
 	gchar *error;		   /* (nullable): why it is down */
 } RbConn;
 
@@ -93,6 +97,10 @@ struct _HeraldRedisBridgePlugin {
 	HeraldRedisUrl *url; /* (owned) (nullable) until startup */
 	gchar *password;     /* (owned) (nullable) */
 	gchar *url_shown;    /* (owned) (nullable) no password */
+	RbSentinel *sentinel; /* (owned) (nullable): [redis-bridge] sentinels */
+	gchar *master_host;   /* (owned) (nullable): the master sentinels named last */
+	guint16 master_port;
+	guint64 failovers;    /* switches of the master followed */
 	RbConn sub;
 	RbConn cmd;
 	GRand *rand;
@@ -172,6 +180,31 @@ static const HeraldConfigKey redis_bridge_keys[] = {
      NULL,
      HERALD_CONFIG_FLAG_RESTART,
      "Redis password (AUTH); overrides one in url; prefer password-file"},
+    {"sentinels",
+     HERALD_CONFIG_LIST,
+     NULL,
+     0,
+     16,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "Redis Sentinel addresses host:port; when set, the master is asked of them (the host and "
+     "port of url are not used, its user, password and db are) and failovers are followed"},
+    {"master-name",
+     HERALD_CONFIG_STRING,
+     "mymaster",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "with sentinels: the name the sentinels monitor the master by"},
+    {"sentinel-password",
+     HERALD_CONFIG_SECRET,
+     NULL,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "with sentinels: the sentinels' own password (requirepass of the sentinels), when they have one"},
     {"connect-timeout-ms",
      HERALD_CONFIG_UINT,
      "2000",
@@ -395,6 +428,7 @@ rb_conn_forget(RbConn *conn, const gchar *error)
 	g_clear_handle_id(&conn->timeout_id, g_source_remove);
 	conn->ac = NULL;
 	conn->connected = FALSE;
+	conn->role_checked = FALSE;
 	conn->ready = FALSE;
 	if (conn == &self->sub)
 		self->n_confirmed = 0;
@@ -465,7 +499,10 @@ rb_conn_timeout_cb(gpointer user_data)
 	if (conn->resolve_cancellable != NULL) {
 		g_cancellable_cancel(conn->resolve_cancellable);
 		g_clear_object(&conn->resolve_cancellable);
-		rb_conn_forget(conn, "timed out resolving the host name");
+		rb_conn_forget(conn,
+			       conn->self->sentinel != NULL
+				   ? "timed out asking the sentinels for the master"
+				   : "timed out resolving the host name");
 		return G_SOURCE_REMOVE;
 	}
 	rb_conn_abort(conn, "timed out");
@@ -560,15 +597,18 @@ rb_connect_cb(const redisAsyncContext *cac, int status)
 }
 
 static void
-rb_conn_resolved(RbConn *conn, const gchar *host)
+rb_conn_resolved(RbConn *conn, const gchar *host, guint16 port)
 {
 	HeraldRedisBridgePlugin *self = conn->self;
 	redisAsyncContext *ac;
 
-	if (self->url->path != NULL)
+	g_free(conn->peer_host);
+	conn->peer_host = g_strdup(host);
+	conn->peer_port = port;
+	if (self->url->path != NULL && self->sentinel == NULL)
 		ac = redisAsyncConnectUnix(self->url->path);
 	else
-		ac = redisAsyncConnect(host, self->url->port);
+		ac = redisAsyncConnect(host, port);
 	if (ac == NULL) {
 		rb_conn_forget(conn, "out of memory");
 		return;
@@ -602,6 +642,66 @@ rb_resolve_free(RbResolve *req)
 	g_free(req);
 }
 
+/* the master the sentinels name; a change from a known one is a failover
+ * followed (logged and counted once, whichever path saw it first) */
+static gboolean
+rb_master_set(HeraldRedisBridgePlugin *self, const gchar *host, guint16 port)
+{
+	const gchar *name = herald_plugin_get_config_string(HERALD_PLUGIN(self), "master-name");
+
+	if (g_strcmp0(self->master_host, host) == 0 && self->master_port == port)
+		return FALSE;
+	if (self->master_host != NULL) {
+		self->failovers++;
+		g_warning("redis master '%s' moved from %s:%u to %s:%u; following it",
+			  name,
+			  self->master_host,
+			  self->master_port,
+			  host,
+			  port);
+	}
+	g_free(self->master_host);
+	self->master_host = g_strdup(host);
+	self->master_port = port;
+	g_free(self->url_shown);
+	self->url_shown = g_strdup_printf("%s:%u (master '%s' of the sentinels)", host, port, name);
+	return TRUE;
+}
+
+static guint16
+rb_url_port(RbConn *conn)
+{
+	return (guint16)conn->self->url->port;
+}
+
+/* with sentinels: connect to the master they name now */
+static void
+rb_sentinel_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	RbResolve *req = user_data;
+	RbConn *conn = req->conn;
+	HeraldRedisBridgePlugin *self = req->self;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *host = NULL;
+	guint16 port = 0;
+	gboolean ok = rb_sentinel_lookup_finish(res, &host, &port, &error);
+
+	if (g_cancellable_is_cancelled(req->cancellable) ||
+	    conn->resolve_cancellable != req->cancellable) {
+		rb_resolve_free(req);
+		return;
+	}
+	g_clear_object(&conn->resolve_cancellable);
+	if (!ok) {
+		rb_resolve_free(req);
+		rb_conn_forget(conn, error->message);
+		return;
+	}
+	rb_master_set(self, host, port);
+	rb_resolve_free(req);
+	rb_conn_resolved(conn, host, port);
+}
+
 static void
 rb_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -628,7 +728,7 @@ rb_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	host = g_inet_address_to_string(
 	    g_list_nth_data(addresses, conn->n_resolved++ % g_list_length(addresses)));
 	g_resolver_free_addresses(addresses);
-	rb_conn_resolved(conn, host);
+	rb_conn_resolved(conn, host, rb_url_port(conn));
 }
 
 static void
@@ -639,6 +739,18 @@ rb_conn_connect(RbConn *conn)
 		return;
 	g_clear_handle_id(&conn->timeout_id, g_source_remove);
 	conn->timeout_id = g_timeout_add(self->connect_timeout_ms, rb_conn_timeout_cb, conn);
+	if (self->sentinel != NULL) {
+		RbResolve *req = g_new0(RbResolve, 1);
+		conn->resolve_cancellable = g_cancellable_new();
+		req->self = g_object_ref(self);
+		req->conn = conn;
+		req->cancellable = g_object_ref(conn->resolve_cancellable);
+		rb_sentinel_lookup_async(self->sentinel,
+					 conn->resolve_cancellable,
+					 rb_sentinel_lookup_cb,
+					 req);
+		return;
+	}
 	/* hiredis resolves names with a blocking getaddrinfo(): do it here instead */
 	if (self->url->path == NULL && !g_hostname_is_ip_address(self->url->host)) {
 		g_autoptr(GResolver) resolver = g_resolver_get_default();
@@ -654,7 +766,7 @@ rb_conn_connect(RbConn *conn)
 						req);
 		return;
 	}
-	rb_conn_resolved(conn, self->url->host);
+	rb_conn_resolved(conn, self->url->host, (guint16)self->url->port);
 }
 
 /* ----------------------------------------------------------- subscriber */
@@ -903,10 +1015,36 @@ rb_ping_cb(redisAsyncContext *ac, void *r, void *privdata)
 		rb_conn_ready(conn);
 }
 
+/* with sentinels: the server they named must still be the master (a
+ * demoted one keeps accepting connections as a replica) */
+static void
+rb_role_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+	RbConn *conn = privdata;
+	redisReply *reply = r;
+	if (reply == NULL || conn->ac != ac)
+		return;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    g_strcmp0(reply->element[0]->str, "master") != 0) {
+		redisReply shown = {.type = REDIS_REPLY_STRING,
+				    .str = (char *)"the server the sentinels named is not a master",
+				    .len = 46};
+		rb_conn_fail(conn, ac, "ROLE", reply->type == REDIS_REPLY_ERROR ? reply : &shown);
+		return;
+	}
+	conn->role_checked = TRUE;
+	rb_conn_session_start(conn);
+}
+
 static void
 rb_conn_session_start(RbConn *conn)
 {
 	HeraldRedisBridgePlugin *self = conn->self;
+	if (self->sentinel != NULL && !conn->role_checked) {
+		redisAsyncCommand(conn->ac, rb_role_cb, conn, "ROLE");
+		return;
+	}
 	if (conn == &self->sub) {
 		self->n_confirmed = 0;
 		rb_sub_psubscribe(self, "PSUBSCRIBE", self->patterns, TRUE);
@@ -1722,9 +1860,29 @@ herald_redis_bridge_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problem
 	g_autoptr(HeraldRedisUrl) url = NULL;
 	const gchar *text = herald_plugin_get_config_string(plugin, "url");
 
+	g_auto(GStrv) sentinels = herald_plugin_get_config_strv(plugin, "sentinels");
+
 	url = herald_redis_url_parse(text != NULL ? text : "", &error);
 	if (url == NULL)
 		herald_plugin_add_config_problem(plugin, problems, "url", error->message);
+	for (guint i = 0; sentinels != NULL && sentinels[i] != NULL; i++) {
+		g_autoptr(GError) error_addr = NULL;
+		if (!rb_sentinel_parse_address(sentinels[i], NULL, NULL, &error_addr))
+			herald_plugin_add_config_problem(plugin,
+							 problems,
+							 "sentinels",
+							 error_addr->message);
+	}
+	if (sentinels != NULL && sentinels[0] != NULL) {
+		const gchar *name = herald_plugin_get_config_string(plugin, "master-name");
+		if (name == NULL || name[0] == '\0' || strpbrk(name, " \t\r\n") != NULL)
+			herald_plugin_add_config_problem(plugin,
+							 problems,
+							 "master-name",
+							 /* TRANSLATORS: config error */
+							 _("with sentinels, the master's name is needed (no "
+							   "spaces)"));
+	}
 	if (herald_plugin_get_config_uint64(plugin, "presence-refresh-s") >=
 	    herald_plugin_get_config_uint64(plugin, "presence-ttl-s")) {
 		herald_plugin_add_config_problem(plugin,
@@ -1741,6 +1899,38 @@ herald_redis_bridge_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problem
 						 "reconnect-min-ms",
 						 /* TRANSLATORS: config error */
 						 _("must not be greater than reconnect-max-ms"));
+	}
+}
+
+/* a sentinel announced the master (a switch, or what it knows when the
+ * watcher connects): connections to another server are dropped and made
+ * again to the new master at once */
+static void
+rb_master_switched_cb(const gchar *host, guint16 port, gpointer user_data)
+{
+	HeraldRedisBridgePlugin *self = user_data;
+	RbConn *conns[] = {&self->sub, &self->cmd};
+
+	if (self->shutting_down)
+		return;
+	/* not connected through sentinels yet: the first lookup decides */
+	if (self->master_host == NULL)
+		return;
+	rb_master_set(self, host, port);
+	/* every connection that goes elsewhere is made again to the master,
+	 * at once (a lookup may already have moved one of them) */
+	for (guint i = 0; i < G_N_ELEMENTS(conns); i++) {
+		RbConn *conn = conns[i];
+		if (conn->peer_host == NULL ||
+		    (g_strcmp0(conn->peer_host, host) == 0 && conn->peer_port == port))
+			continue;
+		conn->attempt = 0;
+		if (conn->ac != NULL) {
+			rb_conn_abort(conn, "the sentinels moved the master");
+		} else if (conn->resolve_cancellable == NULL) {
+			g_clear_handle_id(&conn->retry_id, g_source_remove);
+			rb_conn_connect(conn);
+		}
 	}
 }
 
@@ -1768,6 +1958,27 @@ herald_redis_bridge_plugin_startup(HeraldPlugin *plugin, GError **error)
 		self->password = g_strdup(self->url->password);
 	self->url_shown = herald_redis_url_describe(self->url);
 	rb_read_live_config(self);
+	{
+		g_auto(GStrv) sentinels = herald_plugin_get_config_strv(plugin, "sentinels");
+		if (sentinels != NULL && sentinels[0] != NULL) {
+			g_autofree gchar *sentinel_password =
+			    herald_plugin_get_config_secret(plugin, "sentinel-password", &error_local);
+			if (error_local != NULL) {
+				g_propagate_error(error, g_steal_pointer(&error_local));
+				return FALSE;
+			}
+			self->sentinel =
+			    rb_sentinel_new((const gchar *const *)sentinels,
+					    herald_plugin_get_config_string(plugin, "master-name"),
+					    sentinel_password,
+					    self->connect_timeout_ms);
+			g_free(self->url_shown);
+			self->url_shown = g_strdup_printf(
+			    "the master '%s' of the sentinels",
+			    herald_plugin_get_config_string(plugin, "master-name"));
+			rb_sentinel_watch(self->sentinel, rb_master_switched_cb, self);
+		}
+	}
 	self->seen = herald_redis_seen_new(MAX(RB_SEEN_MIN, 2 * self->queue_max));
 	g_strfreev(self->patterns);
 	self->patterns = rb_route_patterns(self);
@@ -2032,6 +2243,14 @@ herald_redis_bridge_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *dict)
 	g_variant_dict_insert(dict, "requests_total", "t", self->requests);
 	g_variant_dict_insert(dict, "request_errors_total", "t", self->request_errors);
 	g_variant_dict_insert(dict, "last_outage_ms", "t", self->last_outage_ms);
+	if (self->sentinel != NULL) {
+		g_autofree gchar *master =
+		    self->master_host != NULL
+			? g_strdup_printf("%s:%u", self->master_host, self->master_port)
+			: g_strdup("");
+		g_variant_dict_insert(dict, "sentinel_master", "s", master);
+		g_variant_dict_insert(dict, "sentinel_failovers_total", "t", self->failovers);
+	}
 	g_variant_dict_insert(dict,
 			      "last_error",
 			      "s",
@@ -2074,6 +2293,7 @@ herald_redis_bridge_plugin_dispose(GObject *object)
 	g_clear_handle_id(&self->shutdown_idle_id, g_source_remove);
 	rb_conn_stop(&self->sub);
 	rb_conn_stop(&self->cmd);
+	g_clear_pointer(&self->sentinel, rb_sentinel_free);
 	if (self->shutdown_task != NULL) {
 		g_task_return_boolean(self->shutdown_task, TRUE);
 		g_clear_object(&self->shutdown_task);
@@ -2092,8 +2312,11 @@ herald_redis_bridge_plugin_finalize(GObject *object)
 		memset(self->password, 0, strlen(self->password));
 	g_free(self->password);
 	g_free(self->url_shown);
+	g_free(self->master_host);
 	g_free(self->sub.error);
 	g_free(self->cmd.error);
+	g_free(self->sub.peer_host);
+	g_free(self->cmd.peer_host);
 	g_free(self->last_error);
 	g_strfreev(self->patterns);
 	g_hash_table_unref(self->in_by_pattern);

@@ -1377,6 +1377,190 @@ test_check_config(void)
 	g_assert_nonnull(strstr(pw_err, "redis-bridge:password-file:"));
 	g_assert_cmpint(check_config("presence-refresh-s=30\n", &refresh_err), ==, 1);
 	g_assert_nonnull(strstr(refresh_err, "redis-bridge:presence-refresh-s: must be less than"));
+	/* sentinel addresses and the master's name */
+	{
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *name_err = NULL;
+		g_autofree gchar *ok2 = NULL;
+		g_assert_cmpint(check_config("sentinels=127.0.0.1:26379;nohost;h:99999\n", &err), ==, 1);
+		g_assert_nonnull(strstr(err, "redis-bridge:sentinels: 'nohost' is not host:port"));
+		g_assert_nonnull(strstr(err, "redis-bridge:sentinels: 'h:99999' is not host:port"));
+		g_assert_cmpint(check_config("sentinels=127.0.0.1:26379\nmaster-name=\n", &name_err),
+				==,
+				1);
+		g_assert_nonnull(strstr(name_err, "redis-bridge:master-name:"));
+		g_assert_cmpint(
+		    check_config("sentinels=127.0.0.1:26379;[::1]:26380\nmaster-name=herald\n", &ok2),
+		    ==,
+		    0);
+	}
+}
+
+/* ------------------------------------------------------- Redis Sentinel */
+
+static gchar *
+cli(guint16 port, const gchar *a, const gchar *b, const gchar *c)
+{
+	g_autofree gchar *out = NULL;
+	gint rc = herald_test_redis_cli(port, NULL, &out, a, b, c, NULL);
+	return rc == 0 ? g_steal_pointer(&out) : g_strdup("");
+}
+
+typedef struct {
+	guint16 port;
+	const gchar *a, *b, *c, *needle;
+} CliWait;
+
+static gboolean
+cli_says(gpointer user_data)
+{
+	CliWait *w = user_data;
+	g_autofree gchar *out = cli(w->port, w->a, w->b, w->c);
+	return strstr(out, w->needle) != NULL;
+}
+
+static void
+wait_cli(guint16 port, const gchar *a, const gchar *b, const gchar *c, const gchar *needle)
+{
+	CliWait w = {port, a, b, c, needle};
+	if (!herald_test_wait_until(cli_says, &w, WAIT_MS)) {
+		g_autofree gchar *out = cli(port, a, b, c);
+		g_error("redis-cli -p %u %s %s %s never said '%s':\n%s", port, a, b, c, needle, out);
+	}
+}
+
+/* A primary, a replica and a real redis-sentinel (Debian's): heraldd finds
+ * the master through the sentinel, and when the primary is killed it follows
+ * the promoted replica — subscriptions, publishing and presence — without a
+ * restart. The gap (kill → healthy again) is printed for the record. */
+static void
+test_sentinel_failover(void)
+{
+	g_autoptr(HeraldTestServer) primary = herald_test_redis_start();
+	g_autofree gchar *primary_port = g_strdup_printf("%u", primary->port);
+	const gchar *replica_argv[] = {"redis-server",
+				       "--port", "{port}",
+				       "--bind", "127.0.0.1",
+				       "--save", "",
+				       "--appendonly", "no",
+				       "--daemonize", "no",
+				       "--dir", "{dir}",
+				       "--replicaof", "127.0.0.1", primary_port,
+				       NULL};
+	g_autoptr(HeraldTestServer) replica = herald_test_server_start("redis-server", replica_argv, 10000);
+	g_autofree gchar *conf_dir = herald_test_mkdtemp();
+	g_autofree gchar *conf_text =
+	    g_strdup_printf("sentinel monitor herald 127.0.0.1 %u 1\n"
+			    "sentinel down-after-milliseconds herald 500\n"
+			    "sentinel failover-timeout herald 4000\n"
+			    "sentinel parallel-syncs herald 1\n",
+			    primary->port);
+	g_autofree gchar *conf = herald_test_write_file(conf_dir, "sentinel.conf", conf_text);
+	const gchar *sentinel_argv[] = {"redis-sentinel",
+					conf,
+					"--port", "{port}",
+					"--bind", "127.0.0.1",
+					"--dir", "{dir}",
+					"--daemonize", "no",
+					NULL};
+	g_autoptr(HeraldTestServer) sentinel = NULL;
+	g_autofree gchar *extra = NULL;
+	g_autofree gchar *replica_addr = g_strdup_printf("127.0.0.1:%u", replica->port);
+	g_autofree gchar *replica_port = g_strdup_printf("%u", replica->port);
+	HeraldTestDaemon *a;
+	HeraldTestWs *clients[1];
+	gint64 killed, back, start = g_get_monotonic_time();
+
+	/* the replica is attached before the sentinel's first look at the master,
+	 * so that the sentinel knows it at once */
+	wait_cli(primary->port, "INFO", "replication", NULL, "connected_slaves:1");
+	sentinel = herald_test_server_start("redis-sentinel", sentinel_argv, 10000);
+	wait_cli(sentinel->port, "SENTINEL", "replicas", "herald", "slave");
+	extra = g_strdup_printf("url=redis://127.0.0.1:1/0\nsentinels=127.0.0.1:%u\n"
+				"master-name=herald\n",
+				sentinel->port);
+	a = daemon_start(NULL, extra);
+	{
+		g_autoptr(JsonNode) stats = get_stats(a);
+		g_autofree gchar *want = g_strdup_printf("127.0.0.1:%u", primary->port);
+		g_assert_cmpstr(herald_test_json_get_string(stats, "plugins.redis-bridge.sentinel_master"),
+				==,
+				want);
+	}
+	clients[0] = client_connect(a, "s1", "ADMIN", NULL);
+	g_assert_cmpint(redis_publish(primary, "solicitud.created", "{\"solicitud_id\":1,\"m\":\"p1\"}"),
+			==,
+			1);
+	wait_marker(clients, 1, "p1");
+
+	/* 1. a manual failover: both servers stay up, the old primary becomes a
+	 * replica and keeps accepting connections — only the sentinel can tell */
+	g_free(cli(sentinel->port, "SENTINEL", "FAILOVER", "herald"));
+	wait_cli(sentinel->port, "SENTINEL", "get-master-addr-by-name", "herald", replica_port);
+	while (redis_publish(replica, "solicitud.created", "{\"solicitud_id\":1,\"m\":\"p2\"}") < 1) {
+		g_assert_cmpint(g_get_monotonic_time() - start, <, (gint64)WAIT_MS * 1000);
+		g_usleep(20000);
+	}
+	wait_marker(clients, 1, "p2");
+	g_assert_cmpint(api_publish(a, "solicitud.created", "{\"solicitud_id\":1,\"m\":\"p3\"}"),
+			==,
+			1);
+	wait_marker(clients, 1, "p3");
+	{
+		g_autoptr(JsonNode) stats = get_stats(a);
+		g_assert_cmpstr(herald_test_json_get_string(stats, "plugins.redis-bridge.sentinel_master"),
+				==,
+				replica_addr);
+		g_assert_cmpint(herald_test_json_get_int(stats,
+							 "plugins.redis-bridge.sentinel_failovers_total"),
+				==,
+				1);
+	}
+	/* the old primary is a replica of the new master now, in sync */
+	wait_cli(primary->port, "ROLE", NULL, NULL, "slave");
+	wait_cli(sentinel->port, "SENTINEL", "replicas", "herald", primary_port);
+
+	/* 2. the master dies; the sentinel promotes the old primary again */
+	killed = g_get_monotonic_time();
+	g_subprocess_send_signal(replica->process, SIGKILL);
+	g_subprocess_wait(replica->process, NULL, NULL);
+	g_clear_object(&replica->process);
+	wait_cli(sentinel->port, "SENTINEL", "get-master-addr-by-name", "herald", primary_port);
+	/* subscribed on the new master: a PUBLISH there reaches the client */
+	while (redis_publish(primary, "solicitud.created", "{\"solicitud_id\":1,\"m\":\"p4\"}") < 1) {
+		g_assert_cmpint(g_get_monotonic_time() - killed, <, (gint64)WAIT_MS * 1000);
+		g_usleep(20000);
+	}
+	back = g_get_monotonic_time();
+	wait_marker(clients, 1, "p4");
+	wait_health(a, "running", "healthy");
+	g_assert_cmpint(api_publish(a, "solicitud.created", "{\"solicitud_id\":1,\"m\":\"p5\"}"),
+			==,
+			1);
+	wait_marker(clients, 1, "p5");
+	{
+		g_autoptr(JsonNode) stats = get_stats(a);
+		g_autofree gchar *want = g_strdup_printf("127.0.0.1:%u", primary->port);
+		g_assert_cmpstr(herald_test_json_get_string(stats, "plugins.redis-bridge.sentinel_master"),
+				==,
+				want);
+		g_assert_cmpint(herald_test_json_get_int(stats,
+							 "plugins.redis-bridge.sentinel_failovers_total"),
+				==,
+				2);
+	}
+	/* each event exactly once */
+	for (guint i = 1; i <= 5; i++) {
+		g_autofree gchar *m = g_strdup_printf("p%u", i);
+		g_assert_cmpuint(count_marker(clients[0], m), ==, 1);
+	}
+	g_test_message("sentinel failover: %.2f s from SIGKILL of the master to heraldd "
+		       "subscribed on the promoted replica",
+		       (gdouble)(back - killed) / G_USEC_PER_SEC);
+	g_assert_true(herald_test_daemon_wait_log(a, "following it", WAIT_MS));
+	herald_test_ws_free(clients[0]);
+	daemon_stop(a);
+	herald_test_rm_rf(conf_dir);
 }
 
 /* -------------------------------------------- AUTH, unix socket, env override */
@@ -1467,5 +1651,6 @@ main(int argc, char **argv)
 	g_test_add_func("/redis-bridge/e2e/json-too-deep", test_json_too_deep);
 	g_test_add_func("/redis-bridge/e2e/check-config", test_check_config);
 	g_test_add_func("/redis-bridge/e2e/auth-unix", test_auth_unix);
+	g_test_add_func("/redis-bridge/e2e/sentinel-failover", test_sentinel_failover);
 	return g_test_run();
 }
