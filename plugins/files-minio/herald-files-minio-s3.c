@@ -27,7 +27,32 @@ struct _HeraldFilesMinioS3 {
 	guint64 request_errors;
 	guint64 request_retries;
 	guint64 multipart_uploads;
+	/* multipart uploads whose abort failed: tried again with backoff, so
+	 * that their parts are not left in the bucket */
+	GQueue aborts; /* (element-type HeraldS3Abort) */
+	guint abort_retry_id;
+	guint abort_retry_base_ms;
+	gboolean abort_in_flight;
+	guint64 aborts_retried;
+	guint64 aborts_given_up;
 };
+
+#define HERALD_S3_ABORT_ATTEMPTS 10
+#define HERALD_S3_ABORT_RETRY_MAX_MS (10 * 60 * 1000)
+
+typedef struct {
+	gchar *key;
+	gchar *upload_id;
+	guint attempts;
+} HeraldS3Abort;
+
+static void
+herald_s3_abort_free(HeraldS3Abort *abort)
+{
+	g_free(abort->key);
+	g_free(abort->upload_id);
+	g_free(abort);
+}
 
 G_DEFINE_FINAL_TYPE(HeraldFilesMinioS3, herald_files_minio_s3, G_TYPE_OBJECT)
 
@@ -513,14 +538,95 @@ static void
 herald_s3_multipart_next(GTask *task);
 
 static void
+herald_s3_abort_schedule(HeraldFilesMinioS3 *self);
+
+static void
+herald_s3_abort_retry_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	HeraldFilesMinioS3 *self = HERALD_FILES_MINIO_S3(user_data);
+	HeraldS3Abort *abort = g_queue_peek_head(&self->aborts);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldS3Response) resp = herald_s3_op_finish(res, &error);
+
+	self->abort_in_flight = FALSE;
+	if (abort != NULL) {
+		/* 404 NoSuchUpload: gone already, as wanted */
+		if (resp != NULL ||
+		    g_strstr_len(error->message, -1, "NoSuchUpload") != NULL) {
+			g_info("multipart upload of '%s' aborted after %u attempts",
+			       abort->key,
+			       abort->attempts + 1);
+			herald_s3_abort_free(g_queue_pop_head(&self->aborts));
+		} else if (++abort->attempts >= HERALD_S3_ABORT_ATTEMPTS) {
+			self->aborts_given_up++;
+			g_warning("giving up aborting the multipart upload of '%s' (upload id %s) "
+				  "after %u attempts: %s; its parts stay in the bucket until a "
+				  "lifecycle rule (AbortIncompleteMultipartUpload) removes them",
+				  abort->key,
+				  abort->upload_id,
+				  abort->attempts,
+				  error->message);
+			herald_s3_abort_free(g_queue_pop_head(&self->aborts));
+		} else {
+			/* the next one gets its turn; this one goes to the back */
+			g_queue_push_tail(&self->aborts, g_queue_pop_head(&self->aborts));
+		}
+	}
+	herald_s3_abort_schedule(self);
+	g_object_unref(self);
+}
+
+static gboolean
+herald_s3_abort_retry_cb(gpointer user_data)
+{
+	HeraldFilesMinioS3 *self = HERALD_FILES_MINIO_S3(user_data);
+	HeraldS3Abort *abort = g_queue_peek_head(&self->aborts);
+	HeraldS3Op *op;
+
+	self->abort_retry_id = 0;
+	if (abort == NULL)
+		return G_SOURCE_REMOVE;
+	self->aborts_retried++;
+	self->abort_in_flight = TRUE;
+	op = herald_s3_op_new("DELETE", abort->key, TRUE);
+	herald_s3_op_add_query(op, "uploadId", abort->upload_id);
+	herald_s3_op_run(self, op, NULL, herald_s3_abort_retry_done_cb, g_object_ref(self));
+	return G_SOURCE_REMOVE;
+}
+
+/* backoff per attempt of the one at the head: base, 2×base … 10 min */
+static void
+herald_s3_abort_schedule(HeraldFilesMinioS3 *self)
+{
+	HeraldS3Abort *abort = g_queue_peek_head(&self->aborts);
+	guint64 delay;
+	if (abort == NULL || self->abort_retry_id != 0 || self->abort_in_flight ||
+	    self->session == NULL)
+		return;
+	delay = (guint64)self->abort_retry_base_ms << MIN(abort->attempts, 16u);
+	self->abort_retry_id = g_timeout_add((guint)MIN(delay, HERALD_S3_ABORT_RETRY_MAX_MS),
+					     herald_s3_abort_retry_cb,
+					     self);
+}
+
+static void
 herald_s3_multipart_abort_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = G_TASK(user_data);
+	HeraldFilesMinioS3 *self = g_task_get_source_object(task);
 	HeraldS3Multipart *mp = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(HeraldS3Response) resp = herald_s3_op_finish(res, &error);
-	if (resp == NULL)
-		g_warning("aborting multipart upload of '%s' failed: %s", mp->key, error->message);
+	if (resp == NULL) {
+		HeraldS3Abort *abort = g_new0(HeraldS3Abort, 1);
+		g_warning("aborting multipart upload of '%s' failed: %s; trying again later",
+			  mp->key,
+			  error->message);
+		abort->key = g_strdup(mp->key);
+		abort->upload_id = g_strdup(mp->upload_id);
+		g_queue_push_tail(&self->aborts, abort);
+		herald_s3_abort_schedule(self);
+	}
 	g_task_return_error(task, g_steal_pointer(&mp->error));
 }
 
@@ -840,6 +946,12 @@ herald_files_minio_s3_add_stats(HeraldFilesMinioS3 *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "s3_request_errors_total", "t", self->request_errors);
 	g_variant_dict_insert(dict, "s3_request_retries_total", "t", self->request_retries);
 	g_variant_dict_insert(dict, "s3_multipart_uploads_total", "t", self->multipart_uploads);
+	g_variant_dict_insert(dict,
+			      "s3_multipart_aborts_pending",
+			      "u",
+			      g_queue_get_length(&self->aborts));
+	g_variant_dict_insert(dict, "s3_multipart_abort_retries_total", "t", self->aborts_retried);
+	g_variant_dict_insert(dict, "s3_multipart_leftovers_total", "t", self->aborts_given_up);
 }
 
 /* an http(s) URL without a path: S3 is addressed path-style below it */
@@ -911,12 +1023,27 @@ herald_files_minio_s3_new(const HeraldFilesMinioS3Options *options, GError **err
 static void
 herald_files_minio_s3_init(HeraldFilesMinioS3 *self)
 {
+	g_queue_init(&self->aborts);
+	self->abort_retry_base_ms = 1000;
+}
+
+/* tests: the first delay before an abort is tried again (then doubling) */
+void
+herald_files_minio_s3_set_abort_retry_base_ms(HeraldFilesMinioS3 *self, guint base_ms)
+{
+	self->abort_retry_base_ms = MAX(base_ms, 1);
 }
 
 static void
 herald_files_minio_s3_dispose(GObject *object)
 {
 	HeraldFilesMinioS3 *self = HERALD_FILES_MINIO_S3(object);
+	g_clear_handle_id(&self->abort_retry_id, g_source_remove);
+	if (self->aborts.length > 0)
+		g_warning("%u multipart uploads could not be aborted before stopping; their parts "
+			  "stay in the bucket until a lifecycle rule removes them",
+			  self->aborts.length);
+	g_queue_clear_full(&self->aborts, (GDestroyNotify)herald_s3_abort_free);
 	if (self->session != NULL)
 		soup_session_abort(self->session);
 	g_clear_object(&self->session);

@@ -25,6 +25,8 @@ typedef struct {
 
 gboolean
 herald_files_minio_s3_check_endpoint(const gchar *endpoint, GError **error);
+void
+herald_files_minio_s3_set_abort_retry_base_ms(HeraldFilesMinioS3 *self, guint base_ms);
 HeraldFilesMinioS3 *
 herald_files_minio_s3_new(const HeraldFilesMinioS3Options *options, GError **error);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "herald-files-minio-multipart.h"
+#include "herald-files-minio-s3.h"
 #include "herald-files-minio-validate.h"
 
 typedef struct {
@@ -295,11 +296,168 @@ test_sniff(void)
 	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
 }
 
+/* ---------------------------------------------- multipart abort, retried */
+
+typedef struct {
+	guint deletes;
+	guint fail_deletes; /* the first N aborts answer 500 */
+	guint parts;
+} FakeS3;
+
+static void
+fake_s3_cb(SoupServer *server,
+	   SoupServerMessage *msg,
+	   const char *path,
+	   GHashTable *query,
+	   gpointer user_data)
+{
+	FakeS3 *fake = user_data;
+	const gchar *method = soup_server_message_get_method(msg);
+	if (g_strcmp0(method, "POST") == 0 && query != NULL && g_hash_table_contains(query, "uploads")) {
+		const gchar *xml = "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+				   "<UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
+		soup_server_message_set_status(msg, 200, NULL);
+		soup_server_message_set_response(msg, "application/xml", SOUP_MEMORY_STATIC, xml, strlen(xml));
+		return;
+	}
+	if (g_strcmp0(method, "PUT") == 0) {
+		/* every part fails: the upload is given up and aborted */
+		fake->parts++;
+		soup_server_message_set_status(msg, 400, NULL);
+		soup_server_message_set_response(msg,
+						 "application/xml",
+						 SOUP_MEMORY_STATIC,
+						 "<Error><Code>InvalidPart</Code></Error>",
+						 39);
+		return;
+	}
+	if (g_strcmp0(method, "DELETE") == 0 && query != NULL &&
+	    g_strcmp0(g_hash_table_lookup(query, "uploadId"), "up-1") == 0) {
+		if (fake->deletes++ < fake->fail_deletes) {
+			soup_server_message_set_status(msg, 500, NULL);
+			soup_server_message_set_response(msg,
+							 "application/xml",
+							 SOUP_MEMORY_STATIC,
+							 "<Error><Code>InternalError</Code></Error>",
+							 41);
+			return;
+		}
+		soup_server_message_set_status(msg, 204, NULL);
+		return;
+	}
+	soup_server_message_set_status(msg, 404, NULL);
+}
+
+static void
+put_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GError **error = user_data;
+	g_assert_false(herald_files_minio_s3_put_file_finish(HERALD_FILES_MINIO_S3(source), res, error));
+}
+
+static guint64
+s3_stat(HeraldFilesMinioS3 *s3, const gchar *key)
+{
+	g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+	guint64 t = 0;
+	guint32 u = 0;
+	herald_files_minio_s3_add_stats(s3, &dict);
+	if (g_variant_dict_lookup(&dict, key, "t", &t))
+		return t;
+	g_assert_true(g_variant_dict_lookup(&dict, key, "u", &u));
+	return u;
+}
+
+/* The abort of a failed multipart upload fails too (the store answers 500):
+ * it is tried again with backoff until it succeeds, counted, and nothing is
+ * pending afterwards. */
+static void
+test_multipart_abort_retried(void)
+{
+	FakeS3 fake = {0, 3, 0};
+	g_autoptr(SoupServer) server = soup_server_new(NULL, NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) put_error = NULL;
+	g_autoptr(HeraldFilesMinioS3) s3 = NULL;
+	g_autofree gchar *endpoint = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("herald-s3-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "big.bin", NULL);
+	g_autofree gchar *data = g_malloc0(3 * 1024);
+	HeraldFilesMinioS3Options options = {0};
+	gint64 deadline;
+	/* the failed aborts are logged as warnings: expected here */
+	GLogLevelFlags fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+
+	soup_server_add_handler(server, NULL, fake_s3_cb, &fake, NULL);
+	/* a socket of our own: soup_server_listen_local() leaks an address in 3.2 */
+	{
+		g_autoptr(GSocket) socket =
+		    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, &error);
+		g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+		g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+		g_autoptr(GSocketAddress) bound = NULL;
+		g_assert_no_error(error);
+		g_assert_true(g_socket_bind(socket, any, TRUE, &error));
+		g_assert_true(g_socket_listen(socket, &error));
+		bound = g_socket_get_local_address(socket, &error);
+		g_assert_no_error(error);
+		g_assert_true(soup_server_listen_socket(server, socket, 0, &error));
+		endpoint = g_strdup_printf(
+		    "http://127.0.0.1:%u",
+		    g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+	}
+	g_assert_true(g_file_set_contents(path, data, 3 * 1024, NULL));
+
+	options.endpoint = endpoint;
+	options.region = "us-east-1";
+	options.bucket = "b";
+	options.access_key = "AKIDEXAMPLE";
+	options.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+	options.timeout_s = 5;
+	options.retries = 0;
+	options.multipart_threshold = 1024;
+	options.part_size = 1024;
+	options.max_connections = 4;
+	s3 = herald_files_minio_s3_new(&options, &error);
+	g_assert_no_error(error);
+	herald_files_minio_s3_set_abort_retry_base_ms(s3, 10);
+
+	herald_files_minio_s3_put_file_async(s3, "k", path, 3 * 1024, "application/octet-stream",
+					     NULL, NULL, put_done_cb, &put_error);
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (put_error == NULL || s3_stat(s3, "s3_multipart_aborts_pending") > 0 || fake.deletes < 4) {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, TRUE);
+	}
+	g_assert_cmpuint(fake.parts, ==, 1);
+	g_assert_cmpuint(fake.deletes, ==, 4);
+	g_assert_cmpuint(s3_stat(s3, "s3_multipart_abort_retries_total"), ==, 3);
+	g_assert_cmpuint(s3_stat(s3, "s3_multipart_leftovers_total"), ==, 0);
+
+	/* a store that never lets it go: given up after 10 attempts, counted */
+	fake.deletes = 0;
+	fake.fail_deletes = 1000;
+	g_clear_error(&put_error);
+	herald_files_minio_s3_put_file_async(s3, "k", path, 3 * 1024, "application/octet-stream",
+					     NULL, NULL, put_done_cb, &put_error);
+	deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+	while (s3_stat(s3, "s3_multipart_leftovers_total") < 1) {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, TRUE);
+	}
+	g_assert_cmpuint(fake.deletes, ==, 11);
+	g_assert_cmpuint(s3_stat(s3, "s3_multipart_aborts_pending"), ==, 0);
+	g_log_set_always_fatal(fatal);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/files-minio/multipart/good", test_multipart_good);
+	g_test_add_func("/files-minio/s3/multipart-abort-retried", test_multipart_abort_retried);
 	g_test_add_func("/files-minio/multipart/bad", test_multipart_bad);
 	g_test_add_func("/files-minio/multipart/boundary", test_boundary);
 	g_test_add_func("/files-minio/validate/filenames", test_filenames);
