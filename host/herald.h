@@ -14,5 +14,6 @@
 #include "herald-http.h"
 #include "herald-plugin.h"
 #include "herald-route.h"
+#include "herald-uri.h"
 
 #undef __HERALD_H_INSIDE__

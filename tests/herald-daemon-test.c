@@ -541,6 +541,50 @@ test_spanish_http(void)
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
 }
 
+/* no configured URL is echoed with its password, valid or not */
+static void
+test_check_config_redacts_urls(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	g_autofree gchar *plugin_dir =
+	    g_strdup_printf("HERALD_PLUGIN_DIR=%s", g_getenv("HERALD_TEST_REAL_PLUGIN_DIR"));
+	const gchar *env[] = {plugin_dir, NULL};
+	struct {
+		const gchar *config;
+		const gchar *expect;
+	} cases[] = {
+	    {"[host]\nplugins=redis-bridge\n[redis-bridge]\n"
+	     "url=redis://user:pa55word-r3dis@host:notaport/0\n",
+	     "redis-bridge:url: invalid Redis URL 'redis://user:***@host:notaport/0'"},
+	    {"[host]\nplugins=redis-bridge\n[redis-bridge]\n"
+	     "url=redis://:pa55word-r3dis@host:6379/db\n",
+	     "redis-bridge:url: invalid Redis URL 'redis://:***@host:6379/db'"},
+	    {"[host]\nplugins=files-minio\n[files-minio]\nbackend=s3\naccess-key=a\n"
+	     "endpoint=http://minio:pa55word-s3@minio.example/bucket\n",
+	     "files-minio:endpoint: endpoint 'http://minio:***@minio.example/bucket'"},
+	    {"[host]\nplugins=notifier-whatsapp\n[notifier-whatsapp]\nmode=webhook\n"
+	     "webhook-url=ftp://hook:pa55word-hook@hooks.example/x\n",
+	     "notifier-whatsapp:webhook-url: "},
+	    {"[host]\nplugins=notifier-whatsapp\n[notifier-whatsapp]\nmode=cloud-api\n"
+	     "phone-number-id=1\napi-base=gopher://t:pa55word-api@graph.example\n",
+	     "notifier-whatsapp:api-base: "},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", cases[i].config);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, env), ==, 1);
+		g_test_message("%s", err);
+		if (strstr(err, cases[i].expect) == NULL)
+			g_error("expected '%s' in:\n%s", cases[i].expect, err);
+		g_assert_null(strstr(err, "pa55word"));
+		g_assert_null(strstr(out, "pa55word"));
+	}
+	herald_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -560,6 +604,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/daemon/shutdown-timeout", test_shutdown_timeout);
 	g_test_add_func("/herald/daemon/check-config", test_check_config);
 	g_test_add_func("/herald/daemon/check-config-spanish", test_check_config_spanish);
+	g_test_add_func("/herald/daemon/check-config-redacts-urls", test_check_config_redacts_urls);
 	g_test_add_func("/herald/daemon/spanish-http", test_spanish_http);
 	g_test_add_func("/herald/daemon/unix-socket", test_unix_socket);
 	return g_test_run();
