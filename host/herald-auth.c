@@ -273,7 +273,7 @@ static const HeraldConfigKey herald_auth_keys[] = {
      0,
      NULL,
      HERALD_CONFIG_FLAG_NONE,
-     "shared secret for HS* tokens"},
+     "shared secret for HS* tokens: at least 32 bytes for HS256, 48 for HS384, 64 for HS512"},
     {"public-key-file",
      HERALD_CONFIG_STRING,
      NULL,
@@ -442,6 +442,53 @@ herald_auth_find_alg_for_public_key(HeraldAuth *self)
 	return NULL;
 }
 
+/* RFC 7518 section 3.2: a key of the same size as the hash output or larger */
+static gsize
+herald_auth_alg_min_secret_bytes(const HeraldAuthAlg *alg)
+{
+	switch (alg->alg) {
+	case JWT_ALG_HS256:
+		return 32;
+	case JWT_ALG_HS384:
+		return 48;
+	case JWT_ALG_HS512:
+		return 64;
+	default:
+		return 0;
+	}
+}
+
+/* the allowed HS algorithm that needs the longest secret, else NULL */
+static const HeraldAuthAlg *
+herald_auth_find_alg_longest_secret(GPtrArray *algs)
+{
+	const HeraldAuthAlg *best = NULL;
+	for (guint i = 0; i < algs->len; i++) {
+		const HeraldAuthAlg *alg = g_ptr_array_index(algs, i);
+		if (alg->key_kind != HERALD_AUTH_KEY_SECRET)
+			continue;
+		if (best == NULL ||
+		    herald_auth_alg_min_secret_bytes(alg) > herald_auth_alg_min_secret_bytes(best))
+			best = alg;
+	}
+	return best;
+}
+
+static gchar *
+herald_auth_secret_too_short_message(gsize len, const HeraldAuthAlg *alg)
+{
+	g_autofree gchar *len_str = g_strdup_printf("%" G_GSIZE_FORMAT, len);
+	g_autofree gchar *min_str =
+	    g_strdup_printf("%" G_GSIZE_FORMAT, herald_auth_alg_min_secret_bytes(alg));
+	/* TRANSLATORS: configuration error; a number of bytes, an algorithm (HS256),
+	 * and the smallest number of bytes it allows */
+	return g_strdup_printf(_("the secret is %s bytes long; %s needs at least %s bytes "
+				 "(RFC 7518 section 3.2)"),
+			       len_str,
+			       alg->name,
+			       min_str);
+}
+
 /* the secret is only read (and kept in memory) when an HS algorithm needs it */
 static gboolean
 herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
@@ -468,8 +515,75 @@ herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
 		return FALSE;
 	}
 	len = strlen(secret);
+	/* a short HMAC key is guessed offline from any one token */
+	alg = herald_auth_find_alg_longest_secret(self->algs);
+	if (len < herald_auth_alg_min_secret_bytes(alg)) {
+		g_autofree gchar *message = herald_auth_secret_too_short_message(len, alg);
+		memset(secret, 0, len);
+		g_set_error_literal(error, HERALD_ERROR, HERALD_ERROR_CONFIG, message);
+		return FALSE;
+	}
 	self->secret = g_bytes_new_take(g_steal_pointer(&secret), len);
 	return TRUE;
+}
+
+/**
+ * herald_auth_check_config:
+ * @config: a validated configuration
+ * @problems: (element-type HeraldConfigProblem): where to add problems
+ *
+ * The `[auth]` problems herald_auth_new() can only report without a location,
+ * located for `--check-config`: an HS* secret shorter than its algorithm's
+ * hash (32 bytes for HS256, 48 for HS384, 64 for HS512), reported at the
+ * `secret` or `secret-file` that set it. The messages are the ones
+ * herald_auth_new() sets, so that a caller reporting both can drop the repeat.
+ *
+ * Returns: %FALSE when a problem was added
+ *
+ * Since: 0.1
+ */
+gboolean
+herald_auth_check_config(HeraldConfig *config, GPtrArray *problems)
+{
+	g_auto(GStrv) names = NULL;
+	g_autoptr(GPtrArray) algs = g_ptr_array_new();
+	g_autofree gchar *secret = NULL;
+	const HeraldAuthAlg *alg;
+	const gchar *inline_secret;
+	const gchar *key;
+	HeraldConfigProblem *problem;
+	gsize len;
+
+	g_return_val_if_fail(HERALD_IS_CONFIG(config), FALSE);
+	g_return_val_if_fail(problems != NULL, FALSE);
+
+	names = herald_config_get_strv(config, "auth", "algorithms");
+	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+		for (guint j = 0; j < G_N_ELEMENTS(herald_auth_algs); j++) {
+			if (g_strcmp0(names[i], herald_auth_algs[j].name) == 0)
+				g_ptr_array_add(algs, (gpointer)&herald_auth_algs[j]);
+		}
+	}
+	alg = herald_auth_find_alg_longest_secret(algs);
+	if (alg == NULL)
+		return TRUE;
+	/* unreadable or missing: reported elsewhere */
+	secret = herald_config_get_secret(config, "auth", "secret", NULL);
+	if (secret == NULL || secret[0] == '\0')
+		return TRUE;
+	len = strlen(secret);
+	memset(secret, 0, len);
+	if (len >= herald_auth_alg_min_secret_bytes(alg))
+		return TRUE;
+	inline_secret = herald_config_get_string(config, "auth", "secret");
+	key = inline_secret != NULL && inline_secret[0] != '\0' ? "secret" : "secret-file";
+	problem = g_new0(HeraldConfigProblem, 1);
+	problem->file = g_strdup(herald_config_get_origin(config, "auth", key));
+	problem->group = g_strdup("auth");
+	problem->key = g_strdup(key);
+	problem->message = herald_auth_secret_too_short_message(len, alg);
+	g_ptr_array_add(problems, problem);
+	return FALSE;
 }
 
 

@@ -72,6 +72,9 @@ herald_auth_is_admin(HeraldAuth *self, HeraldIdentity *identity);
 gint64
 herald_auth_get_leeway(HeraldAuth *self);
 
+gboolean
+herald_auth_check_config(HeraldConfig *config, GPtrArray *problems);
+
 /* the [auth] schema, registered by the host */
 const HeraldConfigKey *
 herald_auth_get_config_keys(guint *n_keys);

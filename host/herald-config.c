@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "herald-config.h"
@@ -58,6 +59,7 @@ struct _HeraldConfig {
 	GHashTable *schema_defaults; /* cache of HeraldConfigKey.default_value, parsed */
 	GHashTable *file_groups;     /* (element-type utf8 utf8): group → first file naming it */
 	GPtrArray *files;	     /* (element-type filename) in load order */
+	gboolean strict;	     /* inline secrets in files others can read are errors */
 };
 
 G_DEFINE_FINAL_TYPE(HeraldConfig, herald_config, G_TYPE_OBJECT)
@@ -1613,6 +1615,36 @@ herald_config_validate_secret_file(HeraldConfig *self,
 	}
 }
 
+/* an inline secret in a file that every local user can read: the secret is no
+ * longer one (a `-file` twin or mode 0640 keeps it between root and herald) */
+static void
+herald_config_validate_secret_mode(HeraldConfig *self,
+				   const gchar *group,
+				   const gchar *key,
+				   GPtrArray *problems)
+{
+	HeraldConfigValue *value = herald_config_values_lookup(self->file_values, group, key);
+	GStatBuf st;
+
+	if (value == NULL || value->origin == NULL || value->raw == NULL || value->raw[0] == '\0' ||
+	    g_strcmp0(value->origin, HERALD_CONFIG_ORIGIN_INLINE) == 0)
+		return;
+	if (g_stat(value->origin, &st) != 0 || (st.st_mode & S_IROTH) == 0)
+		return;
+	herald_config_add_problem(
+	    problems,
+	    value->origin,
+	    group,
+	    key,
+	    !self->strict,
+	    g_strdup_printf(
+		/* TRANSLATORS: config warning; %04o is a file mode such as 0644, %s a key */
+		_("a secret set inline in a file that every user can read (mode %04o): use "
+		  "%s-file=, or chmod o-r the file"),
+		(guint)(st.st_mode & 07777),
+		key));
+}
+
 static gboolean
 herald_config_is_empty(HeraldConfig *self,
 		       const gchar *group,
@@ -1741,7 +1773,25 @@ herald_config_validate_group(HeraldConfig *self, const gchar *group, GPtrArray *
 			continue;
 		}
 		herald_config_validate_key(self, group, keys[i], &lookup, problems);
+		if (herald_config_lookup_get_type(&lookup) == HERALD_CONFIG_SECRET)
+			herald_config_validate_secret_mode(self, group, keys[i], problems);
 	}
+}
+
+/**
+ * herald_config_set_strict:
+ * @strict: whether warnings about exposed secrets are errors
+ *
+ * In strict mode (`heraldd --strict`), herald_config_validate() reports a
+ * secret set inline in a file that others can read as an error, not a warning.
+ *
+ * Since: 0.1
+ */
+void
+herald_config_set_strict(HeraldConfig *self, gboolean strict)
+{
+	g_return_if_fail(HERALD_IS_CONFIG(self));
+	self->strict = strict;
 }
 
 /**
@@ -1750,7 +1800,10 @@ herald_config_validate_group(HeraldConfig *self, const gchar *group, GPtrArray *
  * Checks every group: unknown keys, values of the wrong type or out of range,
  * empty required values, over-long lists and unreadable `*-file` secrets are
  * errors, located where they were set; a group in a file that no schema covers
- * (a disabled plugin's) is a warning. Problems come sorted by group, then key.
+ * (a disabled plugin's) is a warning, and so is a secret key (one with a
+ * `-file` twin) set inline in a file that others can read (an error when
+ * strict, see herald_config_set_strict()). Problems come sorted by group, then
+ * key.
  *
  * Returns: (transfer container) (element-type HeraldConfigProblem): the
  *   problems, empty when there is none

@@ -123,6 +123,8 @@ herald_config_load(HeraldConfig *self,
 		   GError **error);
 gboolean
 herald_config_load_data(HeraldConfig *self, const gchar *data, GError **error);
+void
+herald_config_set_strict(HeraldConfig *self, gboolean strict);
 GPtrArray *
 herald_config_validate(HeraldConfig *self);
 GPtrArray *

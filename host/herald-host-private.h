@@ -20,6 +20,8 @@ herald_host_state_to_string(HeraldHostState state);
 
 HeraldHost *
 herald_host_new(void);
+void
+herald_host_set_strict(HeraldHost *self, gboolean strict);
 gboolean
 herald_host_load(HeraldHost *self,
 		 const gchar *config_file,

@@ -29,6 +29,7 @@ struct _HeraldHost {
 	HeraldHostState state;
 	gboolean started;
 	gboolean shutting_down;
+	gboolean strict; /* --strict: exposed inline secrets are errors */
 	guint64 events_api_total;
 };
 
@@ -429,6 +430,19 @@ herald_host_load_files(HeraldHost *self, HeraldConfig *config, GError **error)
 }
 
 /**
+ * herald_host_set_strict:
+ * @strict: whether a secret set inline in a file others can read is an error
+ *
+ * `heraldd --strict`: applies to herald_host_load() and every reload.
+ */
+void
+herald_host_set_strict(HeraldHost *self, gboolean strict)
+{
+	g_return_if_fail(HERALD_IS_HOST(self));
+	self->strict = strict;
+}
+
+/**
  * herald_host_load:
  * @config_file: (nullable): the main file; %NULL means the installed
  *   `herald.conf` if present, else the embedded defaults
@@ -463,6 +477,7 @@ herald_host_load(HeraldHost *self,
 	}
 	g_clear_object(&self->config);
 	self->config = herald_host_new_config();
+	herald_config_set_strict(self->config, self->strict);
 	if (!herald_host_load_files(self, self->config, error))
 		return FALSE;
 
@@ -518,6 +533,9 @@ herald_host_check(HeraldHost *self, GPtrArray *problems)
 			}
 		}
 	}
+	/* located problems first: the same message from herald_auth_new() is dropped */
+	if (!herald_auth_check_config(self->config, problems))
+		ok = FALSE;
 	auth = herald_auth_new(self->config, &error);
 	if (auth == NULL && !herald_host_auth_configured(self->config)) {
 		/* the embedded defaults run without keys: nobody can authenticate */
@@ -1103,6 +1121,7 @@ herald_host_reload(HeraldHost *self, gchar ***needs_restart, GError **error)
 	GPtrArray *plugins = herald_plugin_list_get_all(self->plugins);
 	gboolean ok = TRUE;
 
+	herald_config_set_strict(config, self->strict);
 	if (!herald_host_load_files(self, config, &error_local)) {
 		g_propagate_prefixed_error(error,
 					   g_steal_pointer(&error_local),

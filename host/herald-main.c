@@ -90,6 +90,7 @@ int
 main(int argc, char *argv[])
 {
 	gboolean check_config = FALSE;
+	gboolean strict = FALSE;
 	gboolean verbose = FALSE;
 	gboolean version = FALSE;
 	gboolean dump_config = FALSE;
@@ -121,6 +122,14 @@ main(int argc, char *argv[])
 	     &check_config,
 	     /* TRANSLATORS: --help */
 	     N_("Load the configuration and plugins, report every problem, and exit"),
+	     NULL},
+	    {"strict",
+	     0,
+	     0,
+	     G_OPTION_ARG_NONE,
+	     &strict,
+	     /* TRANSLATORS: --help */
+	     N_("Treat a secret set inline in a file that others can read as an error"),
 	     NULL},
 	    {"verbose",
 	     'v',
@@ -194,6 +203,7 @@ main(int argc, char *argv[])
 	}
 
 	host = herald_host_new();
+	herald_host_set_strict(host, strict);
 	if (!herald_host_load(host, config_file, problems, plugin_problems, &error)) {
 		g_printerr("%s\n", error->message);
 		return 1;

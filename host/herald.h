@@ -15,5 +15,6 @@
 #include "herald-json.h"
 #include "herald-plugin.h"
 #include "herald-route.h"
+#include "herald-uri.h"
 
 #undef __HERALD_H_INSIDE__

@@ -14,8 +14,8 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
 
-#define SECRET	     "unit-test-secret-0123456789abcdef"
-#define OTHER_SECRET "another-secret-entirely-0123456789"
+#define SECRET	     "unit-test-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef"
+#define OTHER_SECRET "another-secret-entirely-0123456789-0123456789abcdef-0123456789abcdef"
 
 /* keys made by openssl once per run, in a temporary directory */
 typedef struct {
@@ -1082,15 +1082,15 @@ test_config_errors(void)
 
 	cases[n].data = g_strdup("algorithms=RS256");
 	cases[n++].message = g_strdup("[auth] algorithms lists RS256 but public-key-file is not set");
-	cases[n].data = g_strdup("algorithms=HS256;ES384\nsecret=x");
+	cases[n].data = g_strdup("algorithms=HS256;ES384\nsecret=" SECRET);
 	cases[n++].message = g_strdup("[auth] algorithms lists ES384 but public-key-file is not set");
-	cases[n].data = g_strdup("algorithms=HS256;XY999\nsecret=x");
+	cases[n].data = g_strdup("algorithms=HS256;XY999\nsecret=" SECRET);
 	cases[n++].message = g_strdup("[auth] algorithms: 'XY999' is not supported");
-	cases[n].data = g_strdup("algorithms=none\nsecret=x");
+	cases[n].data = g_strdup("algorithms=none\nsecret=" SECRET);
 	cases[n++].message = g_strdup("[auth] algorithms: 'none' is not supported");
-	cases[n].data = g_strdup("algorithms=hs256\nsecret=x");
+	cases[n].data = g_strdup("algorithms=hs256\nsecret=" SECRET);
 	cases[n++].message = g_strdup("[auth] algorithms: 'hs256' is not supported");
-	cases[n].data = g_strdup("algorithms=\nsecret=x");
+	cases[n].data = g_strdup("algorithms=\nsecret=" SECRET);
 	cases[n++].message = g_strdup("[auth] algorithms lists no algorithm");
 	cases[n].data = g_strdup("algorithms=HS384");
 	cases[n++].message =
@@ -1165,7 +1165,7 @@ test_config_unused_keys(void)
 	g_assert_no_error(error);
 	g_assert_nonnull(auth_rs);
 
-	cfg_hs = g_strdup_printf("secret=x\npublic-key-file=%s", missing_fn);
+	cfg_hs = g_strdup_printf("secret=%s\npublic-key-file=%s", SECRET, missing_fn);
 	config_hs = config_new(cfg_hs);
 	auth_hs = herald_auth_new(config_hs, &error);
 	g_assert_no_error(error);
@@ -1187,6 +1187,65 @@ clear_environment(void)
 	}
 }
 
+/* RFC 7518 section 3.2: an HS* key at least as long as the hash */
+static void
+test_secret_length(void)
+{
+	struct {
+		const gchar *algorithms;
+		guint len;
+		const gchar *message; /* NULL: accepted */
+	} cases[] = {
+	    {"HS256", 0, "[auth] algorithms lists HS256 but neither secret nor secret-file is set"},
+	    {"HS256", 1, "the secret is 1 bytes long; HS256 needs at least 32 bytes (RFC 7518 section 3.2)"},
+	    {"HS256", 31, "the secret is 31 bytes long; HS256 needs at least 32 bytes (RFC 7518 section 3.2)"},
+	    {"HS256", 32, NULL},
+	    {"HS384", 47, "the secret is 47 bytes long; HS384 needs at least 48 bytes (RFC 7518 section 3.2)"},
+	    {"HS384", 48, NULL},
+	    {"HS512", 63, "the secret is 63 bytes long; HS512 needs at least 64 bytes (RFC 7518 section 3.2)"},
+	    {"HS512", 64, NULL},
+	    {"HS512;HS256", 48, "the secret is 48 bytes long; HS512 needs at least 64 bytes (RFC 7518 section 3.2)"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *secret = g_strnfill(cases[i].len, 'k');
+		g_autofree gchar *data =
+		    g_strdup_printf("algorithms=%s\nsecret=%s", cases[i].algorithms, secret);
+		g_autoptr(HeraldConfig) config = config_new(data);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(HeraldAuth) auth = herald_auth_new(config, &error);
+		g_autoptr(GPtrArray) problems =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)herald_config_problem_free);
+		gboolean ok = herald_auth_check_config(config, problems);
+		g_test_message("%s/%u: %s", cases[i].algorithms, cases[i].len, error != NULL ? error->message : "ok");
+		if (cases[i].message == NULL) {
+			g_assert_no_error(error);
+			g_assert_nonnull(auth);
+			g_assert_true(ok);
+			g_assert_cmpuint(problems->len, ==, 0);
+			continue;
+		}
+		g_assert_null(auth);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_CONFIG);
+		g_assert_cmpstr(error->message, ==, cases[i].message);
+		if (cases[i].len == 0)
+			continue;
+		/* the same message, located at [auth] secret */
+		g_assert_false(ok);
+		g_assert_cmpuint(problems->len, ==, 1);
+		g_assert_cmpstr(((HeraldConfigProblem *)problems->pdata[0])->group, ==, "auth");
+		g_assert_cmpstr(((HeraldConfigProblem *)problems->pdata[0])->key, ==, "secret");
+		g_assert_cmpstr(((HeraldConfigProblem *)problems->pdata[0])->message, ==, cases[i].message);
+	}
+	/* without an HS algorithm no secret is read, however short */
+	{
+		g_autoptr(HeraldConfig) config = config_new("algorithms=RS256\nsecret=x");
+		g_autoptr(GPtrArray) problems =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)herald_config_problem_free);
+		g_assert_true(herald_auth_check_config(config, problems));
+		g_assert_cmpuint(problems->len, ==, 0);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1195,6 +1254,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	clear_environment();
 	g_test_add_func("/herald/auth/schema", test_schema);
+	g_test_add_func("/herald/auth/secret-length", test_secret_length);
 	g_test_add_func("/herald/auth/hs-valid", test_hs_valid);
 	g_test_add_func("/herald/auth/rs256-valid", test_rs256_valid);
 	g_test_add_func("/herald/auth/es256-valid", test_es256_valid);

@@ -9,6 +9,7 @@
 
 #include "herald-config.h"
 #include "herald-error.h"
+#include "herald-uri.h"
 
 static const HeraldConfigKey svc_keys[] = {
     {"name", HERALD_CONFIG_STRING, "anon", 0, 0, NULL, 0, "a name"},
@@ -946,6 +947,37 @@ test_problem_format(void)
 	herald_config_problem_free(NULL);
 }
 
+/* configured URLs in messages: the password never, the rest for the admin */
+static void
+test_uri_redact(void)
+{
+	struct {
+		const gchar *in;
+		const gchar *out;
+	} cases[] = {
+	    {"redis://user:secret@host:notaport/0", "redis://user:***@host:notaport/0"},
+	    {"redis://:secret@host:6379/0", "redis://:***@host:6379/0"},
+	    {"https://tok3n@api.example/v1", "https://***@api.example/v1"},
+	    /* an @ or a colon inside the password hides all of it */
+	    {"redis://u:se@c:ret@host/1", "redis://u:***@host/1"},
+	    {"http://u:a/b@host", "http://u:***@host"},
+	    /* no scheme, or no userinfo: as written */
+	    {"user:secret@host:1", "user:***@host:1"},
+	    {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+	    {"unix:/run/redis.sock?db=1", "unix:/run/redis.sock?db=1"},
+	    {"", ""},
+	};
+	g_autofree gchar *null_uri = herald_uri_redact(NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *got = herald_uri_redact(cases[i].in);
+		g_assert_cmpstr(got, ==, cases[i].out);
+		g_assert_null(strstr(got, "secret"));
+		g_assert_null(strstr(got, "tok3n"));
+	}
+	g_assert_cmpstr(null_uri, ==, "");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -972,6 +1004,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/config/escapes", test_escapes);
 	g_test_add_func("/herald/config/diff-restart", test_diff_restart);
 	g_test_add_func("/herald/config/problem-format", test_problem_format);
+	g_test_add_func("/herald/uri/redact", test_uri_redact);
 #undef ADD_FIXTURE
 	return g_test_run();
 }

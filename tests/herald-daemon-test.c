@@ -442,7 +442,7 @@ test_check_config(void)
 	}
 	/* a good one */
 	{
-		g_autofree gchar *secret = herald_test_write_file(dir, "jwt.secret", "s3cret\n");
+		g_autofree gchar *secret = herald_test_write_file(dir, "jwt.secret", HERALD_TEST_SECRET "\n");
 		g_autofree gchar *cfg = g_strdup_printf("[host]\nplugins=test-a\ndbus=none\n"
 							"[auth]\nsecret-file=%s\n",
 							secret);
@@ -574,6 +574,270 @@ test_spanish_http(void)
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
 }
 
+/* no configured URL is echoed with its password, valid or not */
+static void
+test_check_config_redacts_urls(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	g_autofree gchar *plugin_dir =
+	    g_strdup_printf("HERALD_PLUGIN_DIR=%s", g_getenv("HERALD_TEST_REAL_PLUGIN_DIR"));
+	const gchar *env[] = {plugin_dir, NULL};
+	struct {
+		const gchar *config;
+		const gchar *expect;
+	} cases[] = {
+	    {"[host]\nplugins=redis-bridge\n[redis-bridge]\n"
+	     "url=redis://user:pa55word-r3dis@host:notaport/0\n",
+	     "redis-bridge:url: invalid Redis URL 'redis://user:***@host:notaport/0'"},
+	    {"[host]\nplugins=redis-bridge\n[redis-bridge]\n"
+	     "url=redis://:pa55word-r3dis@host:6379/db\n",
+	     "redis-bridge:url: invalid Redis URL 'redis://:***@host:6379/db'"},
+	    {"[host]\nplugins=files-minio\n[files-minio]\nbackend=s3\naccess-key=a\n"
+	     "endpoint=http://minio:pa55word-s3@minio.example/bucket\n",
+	     "files-minio:endpoint: endpoint 'http://minio:***@minio.example/bucket'"},
+	    {"[host]\nplugins=notifier-whatsapp\n[notifier-whatsapp]\nmode=webhook\n"
+	     "webhook-url=ftp://hook:pa55word-hook@hooks.example/x\n",
+	     "notifier-whatsapp:webhook-url: "},
+	    {"[host]\nplugins=notifier-whatsapp\n[notifier-whatsapp]\nmode=cloud-api\n"
+	     "phone-number-id=1\napi-base=gopher://t:pa55word-api@graph.example\n",
+	     "notifier-whatsapp:api-base: "},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", cases[i].config);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, env), ==, 1);
+		g_test_message("%s", err);
+		if (strstr(err, cases[i].expect) == NULL)
+			g_error("expected '%s' in:\n%s", cases[i].expect, err);
+		g_assert_null(strstr(err, "pa55word"));
+		g_assert_null(strstr(out, "pa55word"));
+	}
+	herald_test_rm_rf(dir);
+}
+
+/* runs --check-config (and more options) on @config written with @mode */
+static gint
+check_config_mode(const gchar *dir,
+		  const gchar *config,
+		  guint mode,
+		  const gchar *option,
+		  const gchar *const *env,
+		  gchar **fn_out,
+		  gchar **err_out)
+{
+	g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", config);
+	g_autofree gchar *out = NULL;
+	gchar *argv[] = {"--check-config", "--config", fn, (gchar *)option, NULL};
+	gint status;
+	g_assert_cmpint(g_chmod(fn, mode), ==, 0);
+	status = herald_test_run_heraldd(argv, &out, err_out, env);
+	g_test_message("%s (mode %04o%s%s): %d\n%s%s",
+		       config,
+		       mode,
+		       option != NULL ? ", " : "",
+		       option != NULL ? option : "",
+		       status,
+		       out,
+		       *err_out);
+	if (status == 0)
+		g_assert_nonnull(strstr(out, "configuration OK"));
+	*fn_out = g_steal_pointer(&fn);
+	return status;
+}
+
+static gchar *
+secret_of(guint len)
+{
+	gchar *secret = g_malloc(len + 1);
+	for (guint i = 0; i < len; i++)
+		secret[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[i % 36];
+	secret[len] = '\0';
+	return secret;
+}
+
+/* HS* secrets at least as long as the hash (RFC 7518 section 3.2) */
+static void
+test_check_config_secret_length(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	struct {
+		const gchar *algorithms;
+		guint len;
+		const gchar *needs; /* NULL: accepted */
+	} cases[] = {
+	    {"HS256", 31, "HS256 needs at least 32 bytes"},
+	    {"HS256", 32, NULL},
+	    {"HS256", 1, "HS256 needs at least 32 bytes"},
+	    {"HS384", 47, "HS384 needs at least 48 bytes"},
+	    {"HS384", 48, NULL},
+	    {"HS512", 63, "HS512 needs at least 64 bytes"},
+	    {"HS512", 64, NULL},
+	    /* one secret for every HS algorithm listed: the longest need wins */
+	    {"HS256;HS512", 32, "HS512 needs at least 64 bytes"},
+	    {"RS256;HS256", 31, "HS256 needs at least 32 bytes"},
+	};
+	g_autofree gchar *pem = NULL;
+
+	/* RS256 needs a key: any valid PEM public key will do */
+	{
+		g_autofree gchar *key_fn = g_build_filename(dir, "rsa.pem", NULL);
+		g_autofree gchar *pub_fn = g_build_filename(dir, "rsa.pub", NULL);
+		const gchar *gen[] = {"openssl", "genpkey", "-algorithm", "RSA", "-out", key_fn, NULL};
+		const gchar *pub[] = {"openssl", "pkey", "-in", key_fn, "-pubout", "-out", pub_fn, NULL};
+		gint status = 0;
+		g_assert_true(g_spawn_sync(NULL, (gchar **)gen, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+					   NULL, NULL, NULL, NULL, &status, NULL));
+		g_assert_cmpint(status, ==, 0);
+		g_assert_true(g_spawn_sync(NULL, (gchar **)pub, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+					   NULL, NULL, &status, NULL));
+		g_assert_cmpint(status, ==, 0);
+		pem = g_steal_pointer(&pub_fn);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *secret = secret_of(cases[i].len);
+		g_autofree gchar *secret_fn = NULL;
+		g_autofree gchar *fn = NULL;
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *config = g_strdup_printf(
+		    "[host]\ndbus=none\n[auth]\nalgorithms=%s\npublic-key-file=%s\nsecret=%s\n",
+		    cases[i].algorithms,
+		    pem,
+		    secret);
+		gint status = check_config_mode(dir, config, 0600, NULL, NULL, &fn, &err);
+		if (cases[i].needs == NULL) {
+			g_assert_cmpint(status, ==, 0);
+			g_assert_null(strstr(err, "needs at least"));
+		} else {
+			g_autofree gchar *expect =
+			    g_strdup_printf("%s:auth:secret: the secret is %u bytes long; %s",
+					    fn,
+					    cases[i].len,
+					    cases[i].needs);
+			g_assert_cmpint(status, ==, 1);
+			if (strstr(err, expect) == NULL)
+				g_error("expected '%s' in:\n%s", expect, err);
+			/* once, and the secret itself is never printed */
+			g_assert_null(strstr(strstr(err, expect) + strlen(expect), "needs at least"));
+			if (cases[i].len > 8)
+				g_assert_null(strstr(err, secret));
+		}
+
+		/* the same from a secret file, located at secret-file */
+		secret_fn = herald_test_write_file(dir, "jwt.secret", secret);
+		g_clear_pointer(&config, g_free);
+		g_clear_pointer(&fn, g_free);
+		g_clear_pointer(&err, g_free);
+		config = g_strdup_printf(
+		    "[host]\ndbus=none\n[auth]\nalgorithms=%s\npublic-key-file=%s\nsecret-file=%s\n",
+		    cases[i].algorithms,
+		    pem,
+		    secret_fn);
+		status = check_config_mode(dir, config, 0644, NULL, NULL, &fn, &err);
+		if (cases[i].needs == NULL) {
+			g_assert_cmpint(status, ==, 0);
+		} else {
+			g_autofree gchar *expect = g_strdup_printf(
+			    "%s:auth:secret-file: the secret is %u bytes long", fn, cases[i].len);
+			g_assert_cmpint(status, ==, 1);
+			if (strstr(err, expect) == NULL)
+				g_error("expected '%s' in:\n%s", expect, err);
+		}
+	}
+	/* from the environment: located there */
+	{
+		g_autofree gchar *short_secret = secret_of(20);
+		g_autofree gchar *env_secret = g_strdup_printf("HERALD_AUTH_SECRET=%s", short_secret);
+		const gchar *env[] = {env_secret, NULL};
+		g_autofree gchar *fn = NULL;
+		g_autofree gchar *err = NULL;
+		g_assert_cmpint(check_config_mode(dir, "[host]\ndbus=none\n", 0600, NULL, env, &fn, &err),
+				==,
+				1);
+		g_assert_nonnull(strstr(err,
+					"environment(HERALD_AUTH_SECRET):auth:secret: the secret is 20 "
+					"bytes long; HS256 needs at least 32 bytes"));
+	}
+	/* and the daemon does not start on one */
+	{
+		g_autofree gchar *secret = secret_of(31);
+		g_autofree gchar *config = g_strdup_printf("[host]\ndbus=none\nlisten=127.0.0.1:%u\n"
+							   "[auth]\nsecret=%s\n",
+							   herald_test_free_port(),
+							   secret);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", config);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--config", fn, NULL};
+		g_assert_cmpint(g_chmod(fn, 0600), ==, 0);
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		g_assert_nonnull(strstr(err, ":auth:secret: the secret is 31 bytes long"));
+		g_assert_nonnull(strstr(err, "not starting"));
+	}
+	herald_test_rm_rf(dir);
+}
+
+/* an inline secret in a file every user can read: a warning, an error with --strict */
+static void
+test_check_config_secret_mode(void)
+{
+	g_autofree gchar *dir = herald_test_mkdtemp();
+	g_autofree gchar *secret = secret_of(64);
+	g_autofree gchar *plugin_dir =
+	    g_strdup_printf("HERALD_PLUGIN_DIR=%s", g_getenv("HERALD_TEST_REAL_PLUGIN_DIR"));
+	const gchar *env[] = {plugin_dir, NULL};
+	g_autofree gchar *config = g_strdup_printf("[host]\ndbus=none\n[auth]\nsecret=%s\n", secret);
+	g_autofree gchar *secret_fn = herald_test_write_file(dir, "jwt.secret", secret);
+	g_autofree gchar *plugin_config =
+	    g_strdup_printf("[host]\ndbus=none\nplugins=redis-bridge\n[auth]\nsecret-file=%s\n"
+			    "[redis-bridge]\npassword=hunter2-redis\n",
+			    secret_fn);
+	struct {
+		const gchar *config;
+		guint mode;
+		const gchar *option;
+		gint status;
+		const gchar *expect; /* after "warning: <file>:" or "<file>:"; NULL: no problem */
+		gboolean warning;
+	} cases[] = {
+	    {config, 0644, NULL, 0, "auth:secret: a secret set inline in a file that every user can read (mode 0644)", TRUE},
+	    {config, 0604, NULL, 0, "auth:secret: a secret set inline in a file that every user can read (mode 0604)", TRUE},
+	    {config, 0644, "--strict", 1, "auth:secret: a secret set inline", FALSE},
+	    {config, 0600, NULL, 0, NULL, FALSE},
+	    {config, 0640, "--strict", 0, NULL, FALSE},
+	    /* every secret key of every group, plugins' too */
+	    {plugin_config, 0644, NULL, 0, "redis-bridge:password: a secret set inline", TRUE},
+	    {plugin_config, 0644, "--strict", 1, "redis-bridge:password: a secret set inline", FALSE},
+	    {plugin_config, 0640, "--strict", 0, NULL, FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *fn = NULL;
+		g_autofree gchar *err = NULL;
+		gint status =
+		    check_config_mode(dir, cases[i].config, cases[i].mode, cases[i].option, env, &fn, &err);
+		g_assert_cmpint(status, ==, cases[i].status);
+		if (cases[i].expect == NULL) {
+			g_assert_null(strstr(err, "inline"));
+		} else {
+			g_autofree gchar *expect = g_strdup_printf("%s%s:%s",
+								   cases[i].warning ? "warning: " : "",
+								   fn,
+								   cases[i].expect);
+			if (strstr(err, expect) == NULL)
+				g_error("expected '%s' in:\n%s", expect, err);
+			if (!cases[i].warning)
+				g_assert_null(strstr(err, "warning: "));
+		}
+		/* never the secret itself */
+		g_assert_null(strstr(err, secret));
+		g_assert_null(strstr(err, "hunter2"));
+	}
+	herald_test_rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -594,6 +858,9 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/daemon/shutdown-timeout", test_shutdown_timeout);
 	g_test_add_func("/herald/daemon/check-config", test_check_config);
 	g_test_add_func("/herald/daemon/check-config-spanish", test_check_config_spanish);
+	g_test_add_func("/herald/daemon/check-config-redacts-urls", test_check_config_redacts_urls);
+	g_test_add_func("/herald/daemon/check-config-secret-length", test_check_config_secret_length);
+	g_test_add_func("/herald/daemon/check-config-secret-mode", test_check_config_secret_mode);
 	g_test_add_func("/herald/daemon/spanish-http", test_spanish_http);
 	g_test_add_func("/herald/daemon/unix-socket", test_unix_socket);
 	return g_test_run();

@@ -31,7 +31,8 @@ herald_test_require_program(const gchar *name);
  * @exp_offset_s is G_MININT64 */
 gchar *
 herald_test_make_token(const gchar *secret, const gchar *claims_json, gint64 exp_offset_s);
-#define HERALD_TEST_SECRET "test-secret-of-32-bytes-at-least!!"
+/* 64 bytes and more: long enough for HS512 too (RFC 7518 section 3.2) */
+#define HERALD_TEST_SECRET "test-secret-of-64-bytes-at-least-so-that-hs512-accepts-it-too!!!!"
 
 /* a heraldd subprocess on a free port with its own config directory */
 typedef struct {

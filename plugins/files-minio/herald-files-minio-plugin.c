@@ -37,7 +37,8 @@ struct _HeraldFilesMinioPlugin {
 	gchar *local_dir;
 	gchar *tmp_dir;
 	gchar *templates_dir;
-	gchar *public_url;
+	gchar *public_url; /* `public-url`, else from `[host] listen`: never a request header */
+	gboolean public_url_wildcard; /* derived from a wildcard listen address */
 	GBytes *url_key; /* (owned): HMAC key of local signed URLs */
 	guint64 max_file_size;
 	gchar **allowed_extensions;
@@ -241,7 +242,8 @@ static const HeraldConfigKey files_minio_keys[] = {
      0,
      NULL,
      0,
-     "local: base URL of Herald in signed links (empty = from the request's Host header)"},
+     "local: base URL of Herald in signed links, http(s)://host[:port][/path] (empty = the "
+     "first TCP [host] listen address, loopback for a wildcard one)"},
     {"url-secret",
      HERALD_CONFIG_SECRET,
      NULL,
@@ -1814,13 +1816,9 @@ herald_files_minio_url_cb(SoupServerMessage *msg,
 	} else {
 		g_autofree gchar *path = herald_files_minio_local_path(self, name);
 		g_autoptr(GFile) file = g_file_new_for_path(path);
-		const gchar *host = soup_message_headers_get_one(
-		    soup_server_message_get_request_headers(msg), "Host");
-		if (self->public_url != NULL && self->public_url[0] != '\0')
-			req->base_url = g_strdup(self->public_url);
-		else
-			req->base_url =
-			    g_strdup_printf("http://%s", host != NULL ? host : "localhost");
+		/* never from Host, X-Forwarded-Host or Forwarded: the client would
+		 * choose where the link it hands to others points */
+		req->base_url = g_strdup(self->public_url);
 		g_file_query_info_async(file,
 					G_FILE_ATTRIBUTE_STANDARD_SIZE,
 					G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
@@ -2040,7 +2038,17 @@ herald_files_minio_plugin_read_limits(HeraldFilesMinioPlugin *self)
 	self->templates_dir = g_strdup(herald_plugin_get_config_string(plugin, "templates-dir"));
 	g_free(self->public_url);
 	self->public_url = g_strdup(herald_plugin_get_config_string(plugin, "public-url"));
-	if (self->public_url != NULL && g_str_has_suffix(self->public_url, "/"))
+	if (self->public_url == NULL || self->public_url[0] == '\0') {
+		g_auto(GStrv) listen =
+		    herald_config_get_strv(herald_plugin_get_config(plugin), "host", "listen");
+		gboolean wildcard = FALSE;
+		g_free(self->public_url);
+		self->public_url = herald_files_minio_base_url_from_listen(listen, &wildcard);
+		self->public_url_wildcard = wildcard;
+	} else {
+		self->public_url_wildcard = FALSE;
+	}
+	while (g_str_has_suffix(self->public_url, "/"))
 		self->public_url[strlen(self->public_url) - 1] = '\0';
 }
 
@@ -2120,6 +2128,16 @@ herald_files_minio_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problems
 						 /* TRANSLATORS: config error */
 						 _("must not be larger than presign-max-s"));
 	}
+	if (!herald_files_minio_public_url_is_valid(
+		herald_plugin_get_config_string(plugin, "public-url"))) {
+		herald_plugin_add_config_problem(
+		    plugin,
+		    problems,
+		    "public-url",
+		    /* TRANSLATORS: config error */
+		    _("public-url must be an http:// or https:// URL without credentials, "
+		      "query or fragment"));
+	}
 	if (g_strcmp0(backend, "s3") != 0)
 		return;
 	if (!herald_files_minio_s3_check_endpoint(
@@ -2198,6 +2216,12 @@ herald_files_minio_plugin_startup(HeraldPlugin *plugin, GError **error)
 			return FALSE;
 	} else {
 		self->backend = HERALD_FILES_MINIO_BACKEND_LOCAL;
+		/* once, at start: listen does not change on reload */
+		if (self->public_url_wildcard)
+			g_warning("public-url is empty and [host] listen is a wildcard address: "
+				  "signed links point at %s, which only this machine can reach; "
+				  "set [files-minio] public-url",
+				  self->public_url);
 		self->local_dir = local_dir != NULL && local_dir[0] != '\0'
 				      ? g_strdup(local_dir)
 				      : g_build_filename(state_dir, "files", NULL);

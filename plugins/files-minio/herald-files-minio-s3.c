@@ -964,12 +964,14 @@ herald_s3_parse_endpoint(const gchar *endpoint, GError **error)
 	     g_strcmp0(g_uri_get_scheme(uri), "https") != 0) ||
 	    (g_uri_get_path(uri)[0] != '\0' && g_strcmp0(g_uri_get_path(uri), "/") != 0) ||
 	    g_uri_get_query(uri) != NULL) {
+		/* the URL as shown in messages: never with its password */
+		g_autofree gchar *shown = herald_uri_redact(endpoint);
 		g_set_error(error,
 			    HERALD_ERROR,
 			    HERALD_ERROR_CONFIG,
-			    /* TRANSLATORS: config error; %s is a URL */
+			    /* TRANSLATORS: config error; %s is a URL without its password */
 			    _("endpoint '%s' is not an http:// or https:// URL without a path"),
-			    endpoint != NULL ? endpoint : "");
+			    shown);
 		return NULL;
 	}
 	return g_steal_pointer(&uri);

@@ -389,3 +389,63 @@ herald_files_minio_sniffer_check(HeraldFilesMinioSniffer *self,
 	}
 	return TRUE;
 }
+
+/**
+ * herald_files_minio_base_url_from_listen:
+ * @listen: (nullable): the `[host] listen` entries
+ * @wildcard: (out): set when the first TCP address listens on every interface
+ *
+ * The base URL of signed links when `public-url` is empty: the first TCP
+ * address Herald listens on (`127.0.0.1:8003` → `http://127.0.0.1:8003`), the
+ * loopback for a wildcard address (`*:8003`, `0.0.0.0:8003`, `[::]:8003`), and
+ * `http://localhost` when Herald listens on unix sockets only. Never a request
+ * header: a client must not choose the host of a link that others will follow.
+ *
+ * Returns: (transfer full): a base URL without a trailing slash
+ */
+gchar *
+herald_files_minio_base_url_from_listen(gchar **listen, gboolean *wildcard)
+{
+	*wildcard = FALSE;
+	for (guint i = 0; listen != NULL && listen[i] != NULL; i++) {
+		const gchar *colon = strrchr(listen[i], ':');
+		g_autofree gchar *host = NULL;
+		if (g_str_has_prefix(listen[i], "unix:") || colon == NULL)
+			continue;
+		host = g_strndup(listen[i], colon - listen[i]);
+		if (host[0] == '[' && g_str_has_suffix(host, "]")) {
+			gchar *tmp = g_strndup(host + 1, strlen(host) - 2);
+			g_free(host);
+			host = tmp;
+		}
+		if (host[0] == '\0' || g_strcmp0(host, "*") == 0 ||
+		    g_strcmp0(host, "0.0.0.0") == 0) {
+			*wildcard = TRUE;
+			return g_strdup_printf("http://127.0.0.1%s", colon);
+		}
+		if (g_strcmp0(host, "::") == 0) {
+			*wildcard = TRUE;
+			return g_strdup_printf("http://[::1]%s", colon);
+		}
+		if (strchr(host, ':') != NULL)
+			return g_strdup_printf("http://[%s]%s", host, colon);
+		return g_strdup_printf("http://%s%s", host, colon);
+	}
+	return g_strdup("http://localhost");
+}
+
+/* public-url: an http(s) URL with a host, no query and no fragment */
+gboolean
+herald_files_minio_public_url_is_valid(const gchar *url)
+{
+	g_autoptr(GUri) uri = NULL;
+	if (url == NULL || url[0] == '\0')
+		return TRUE;
+	uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+	if (uri == NULL || g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0' ||
+	    g_uri_get_query(uri) != NULL || g_uri_get_fragment(uri) != NULL ||
+	    g_uri_get_userinfo(uri) != NULL)
+		return FALSE;
+	return g_strcmp0(g_uri_get_scheme(uri), "http") == 0 ||
+	       g_strcmp0(g_uri_get_scheme(uri), "https") == 0;
+}

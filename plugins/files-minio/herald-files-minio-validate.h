@@ -42,6 +42,11 @@ herald_files_minio_sniffer_check(HeraldFilesMinioSniffer *self,
 				 const gchar *path,
 				 GError **error);
 
+gchar *
+herald_files_minio_base_url_from_listen(gchar **listen, gboolean *wildcard);
+gboolean
+herald_files_minio_public_url_is_valid(const gchar *url);
+
 gboolean
 herald_files_minio_zip_has_entries(const gchar *path, const gchar *const *names, GError **error);
 

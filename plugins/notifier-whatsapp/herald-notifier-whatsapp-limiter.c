@@ -52,21 +52,26 @@ herald_notify_limiter_seconds_until(gint64 stamp, gint64 window, gint64 now_us)
 	return (guint)((wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
 }
 
-gboolean
-herald_notify_limiter_check(HeraldNotifyLimiter *self,
-			    const gchar *key,
-			    gint64 now_us,
-			    gboolean bypass_minute,
-			    guint *retry_after_s)
+static GQueue *
+herald_notify_limiter_get_queue(HeraldNotifyLimiter *self, const gchar *key, gint64 now_us)
 {
 	GQueue *queue = g_hash_table_lookup(self->keys, key);
-	gint64 *stamp;
-
 	if (queue == NULL) {
 		queue = g_queue_new();
 		g_hash_table_insert(self->keys, g_strdup(key), queue);
 	}
 	herald_notify_limiter_expire(queue, now_us);
+	return queue;
+}
+
+/* whether @queue has room now, without counting anything */
+static gboolean
+herald_notify_limiter_allows(HeraldNotifyLimiter *self,
+			     GQueue *queue,
+			     gint64 now_us,
+			     gboolean bypass_minute,
+			     guint *retry_after_s)
+{
 	if (self->per_hour > 0 && queue->length >= self->per_hour) {
 		/* the oldest of the last hour has to leave the window */
 		gint64 oldest = *(gint64 *)g_queue_peek_nth(queue, queue->length - self->per_hour);
@@ -80,9 +85,65 @@ herald_notify_limiter_check(HeraldNotifyLimiter *self,
 			return FALSE;
 		}
 	}
-	stamp = g_new(gint64, 1);
+	return TRUE;
+}
+
+static void
+herald_notify_limiter_count(GQueue *queue, gint64 now_us)
+{
+	gint64 *stamp = g_new(gint64, 1);
 	*stamp = now_us;
 	g_queue_push_tail(queue, stamp);
+}
+
+gboolean
+herald_notify_limiter_check(HeraldNotifyLimiter *self,
+			    const gchar *key,
+			    gint64 now_us,
+			    gboolean bypass_minute,
+			    guint *retry_after_s)
+{
+	const gchar *keys[] = {key, NULL};
+	return herald_notify_limiter_check_all(self,
+					       keys,
+					       now_us,
+					       bypass_minute,
+					       NULL,
+					       retry_after_s);
+}
+
+/**
+ * herald_notify_limiter_check_all:
+ * @keys: (array zero-terminated=1): keys that must all have room
+ * @refused: (out) (optional): the index in @keys of the first full one
+ *
+ * Counts the send under every key of @keys when each of them has room, and
+ * under none when one is full: a refused send uses up no one's allowance.
+ *
+ * Returns: %TRUE when counted
+ */
+gboolean
+herald_notify_limiter_check_all(HeraldNotifyLimiter *self,
+				const gchar *const *keys,
+				gint64 now_us,
+				gboolean bypass_minute,
+				guint *refused,
+				guint *retry_after_s)
+{
+	for (guint i = 0; keys[i] != NULL; i++) {
+		GQueue *queue = herald_notify_limiter_get_queue(self, keys[i], now_us);
+		if (!herald_notify_limiter_allows(self,
+						  queue,
+						  now_us,
+						  bypass_minute,
+						  retry_after_s)) {
+			if (refused != NULL)
+				*refused = i;
+			return FALSE;
+		}
+	}
+	for (guint i = 0; keys[i] != NULL; i++)
+		herald_notify_limiter_count(g_hash_table_lookup(self->keys, keys[i]), now_us);
 	return TRUE;
 }
 

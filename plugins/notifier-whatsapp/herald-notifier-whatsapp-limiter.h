@@ -20,6 +20,14 @@ herald_notify_limiter_check(HeraldNotifyLimiter *self,
 			    gint64 now_us,
 			    gboolean bypass_minute,
 			    guint *retry_after_s);
+/* all of @keys have room: counted under each; else none is counted */
+gboolean
+herald_notify_limiter_check_all(HeraldNotifyLimiter *self,
+				const gchar *const *keys,
+				gint64 now_us,
+				gboolean bypass_minute,
+				guint *refused,
+				guint *retry_after_s);
 void
 herald_notify_limiter_prune(HeraldNotifyLimiter *self, gint64 now_us);
 guint

@@ -79,6 +79,8 @@ struct _HeraldNotifierWhatsappPlugin {
 	guint64 failed;
 	guint64 expired;
 	guint64 rate_limited;
+	guint64 rate_limited_phone;	 /* 429: the request's phone number was over its limit */
+	guint64 whatsapp_phone_deferred; /* WhatsApp attempts put off: the looked-up number was */
 	guint64 rejected;
 	guint64 template_switches;
 	guint64 store_errors;
@@ -203,7 +205,8 @@ static const HeraldConfigKey notifier_keys[] = {
      1000000,
      NULL,
      0,
-     "notifications per recipient per minute (0 = unlimited); more get HTTP 429"},
+     "notifications per recipient (user id, and phone number) per minute (0 = unlimited); "
+     "more get HTTP 429"},
     {"rate-per-hour",
      HERALD_CONFIG_UINT,
      "500",
@@ -211,7 +214,8 @@ static const HeraldConfigKey notifier_keys[] = {
      10000000,
      NULL,
      0,
-     "notifications per recipient per hour (0 = unlimited); more get HTTP 429"},
+     "notifications per recipient (user id, and phone number) per hour (0 = unlimited); "
+     "more get HTTP 429"},
     {"low-ttl-s",
      HERALD_CONFIG_UINT,
      "86400",
@@ -1058,6 +1062,33 @@ herald_notifier_have_phone(HeraldNotifierWhatsappPlugin *self,
 				     "invalid phone number (not E.164)");
 		return;
 	}
+	/* a number looked up now (not in the request) was not counted at accept
+	 * time: count it before the first message to it, and when it is over its
+	 * limit put the attempt off until it has room, using no attempt up */
+	if (!record->phone_counted) {
+		g_autofree gchar *phone_key = g_strconcat("phone:", phone, NULL);
+		guint retry_after_s = 0;
+		if (!herald_notify_limiter_check(self->limiter,
+						 phone_key,
+						 g_get_real_time(),
+						 record->priority == HERALD_NOTIFY_PRIORITY_URGENT,
+						 &retry_after_s)) {
+			JsonObject *attempt =
+			    herald_notify_record_add_attempt(record, "whatsapp", "deferred");
+			json_object_set_string_member(attempt,
+						      "reason",
+						      "phone number over its rate limit");
+			self->whatsapp_phone_deferred++;
+			record->next_attempt_at =
+			    g_get_real_time() + (gint64)MAX(retry_after_s, 1) * G_USEC_PER_SEC;
+			herald_notifier_finish(self,
+					       record,
+					       HERALD_NOTIFY_STATUS_PENDING,
+					       "phone number over its rate limit");
+			return;
+		}
+		record->phone_counted = TRUE;
+	}
 	g_free(record->resolved_phone);
 	record->resolved_phone = g_strdup(phone);
 	g_queue_insert_sorted(&self->ready,
@@ -1769,6 +1800,34 @@ herald_notifier_accept_stored_cb(GObject *source, GAsyncResult *res, gpointer us
 	g_free(ctx);
 }
 
+/* the user and, when the request names it, the phone number (already strict
+ * E.164): 70 user ids with one number must not flood that number. Counted under
+ * both or neither */
+static gboolean
+herald_notifier_accept_limits(HeraldNotifierWhatsappPlugin *self,
+			      HeraldNotifyRecord *record,
+			      guint *retry_after_s)
+{
+	g_autofree gchar *user_key = g_strconcat("user:", record->user_id, NULL);
+	g_autofree gchar *phone_key =
+	    record->phone != NULL ? g_strconcat("phone:", record->phone, NULL) : NULL;
+	const gchar *keys[] = {user_key, phone_key, NULL};
+	guint refused = 0;
+
+	if (!herald_notify_limiter_check_all(self->limiter,
+					     keys,
+					     g_get_real_time(),
+					     record->priority == HERALD_NOTIFY_PRIORITY_URGENT,
+					     &refused,
+					     retry_after_s)) {
+		if (refused == 1)
+			self->rate_limited_phone++;
+		return FALSE;
+	}
+	record->phone_counted = record->phone != NULL;
+	return TRUE;
+}
+
 /* validation, limits and durability; the delivery itself runs afterwards.
  * @done is called exactly once: at once (file store, refusals) or when Redis
  * has acknowledged the record */
@@ -1807,11 +1866,9 @@ herald_notifier_accept(HeraldNotifierWhatsappPlugin *self,
 		done(self, NULL, error, 0, user_data);
 		return;
 	}
-	if (!herald_notify_limiter_check(self->limiter,
-					 record->user_id,
-					 g_get_real_time(),
-					 record->priority == HERALD_NOTIFY_PRIORITY_URGENT,
-					 &retry_after_s)) {
+	/* the user and, when the request names it, the phone number: 70 user ids
+	 * with one number must not flood that number */
+	if (!herald_notifier_accept_limits(self, record, &retry_after_s)) {
 		self->rate_limited++;
 		g_set_error_literal(&error,
 				    HERALD_ERROR,
@@ -2388,6 +2445,14 @@ herald_notifier_whatsapp_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *di
 	g_variant_dict_insert(dict, "notifications_failed", "t", self->failed);
 	g_variant_dict_insert(dict, "notifications_expired", "t", self->expired);
 	g_variant_dict_insert(dict, "notifications_rate_limited", "t", self->rate_limited);
+	g_variant_dict_insert(dict,
+			      "notifications_rate_limited_phone",
+			      "t",
+			      self->rate_limited_phone);
+	g_variant_dict_insert(dict,
+			      "whatsapp_deferred_phone_rate",
+			      "t",
+			      self->whatsapp_phone_deferred);
 	g_variant_dict_insert(dict, "notifications_rejected", "t", self->rejected);
 	g_variant_dict_insert(dict, "notifications_template_switches", "t", self->template_switches);
 	g_variant_dict_insert(dict, "notifications_store_errors", "t", self->store_errors);

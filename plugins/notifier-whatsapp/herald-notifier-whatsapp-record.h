@@ -63,6 +63,7 @@ typedef struct {
 	gboolean busy; /* a delivery step is under way (presence, phone, HTTP) */
 	gchar *resolved_phone; /* (nullable) the number of the attempt under way */
 	gboolean counted_fallback;
+	gboolean phone_counted; /* the phone number's rate limit has counted this one */
 	gboolean claimed; /* redis: this instance holds herald:notify:lock:<id> */
 } HeraldNotifyRecord;
 

@@ -45,17 +45,6 @@ herald_redis_url_parse_db(const gchar *text, const gchar *value, guint *db, GErr
 	return TRUE;
 }
 
-/* the URL as shown in messages: never with its password */
-static gchar *
-herald_redis_url_redact(const gchar *text)
-{
-	const gchar *at = strrchr(text, '@');
-	const gchar *scheme = strstr(text, "://");
-	if (at == NULL || scheme == NULL || at < scheme)
-		return g_strdup(text);
-	return g_strdup_printf("%.*s://***@%s", (gint)(scheme - text), text, at + 1);
-}
-
 /**
  * herald_redis_url_parse:
  * @text: `redis://[[user]:password@]host[:port][/db]` or `unix:/path[?db=N]`
@@ -72,7 +61,8 @@ herald_redis_url_parse(const gchar *text, GError **error)
 	const gchar *path;
 
 	g_return_val_if_fail(text != NULL, NULL);
-	shown = herald_redis_url_redact(text);
+	/* the URL as shown in messages: never with its password */
+	shown = herald_uri_redact(text);
 	if (g_str_has_prefix(text, "unix:")) {
 		const gchar *rest = text + 5;
 		const gchar *query = strchr(rest, '?');

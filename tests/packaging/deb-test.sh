@@ -112,6 +112,12 @@ check "the files drop-in is a conffile" output_has '^/etc/herald/herald.conf.d/5
 check "the whatsapp drop-in is a conffile" output_has '^/etc/herald/herald.conf.d/50-herald-plugin-whatsapp.conf$' conffiles herald-plugin-whatsapp
 check "herald.conf is not world-readable in the package" output_has '^-rw-r----- .*etc/herald/herald.conf$' \
 	dpkg-deb -c "$(deb herald)"
+check "the files drop-in is not world-readable in the package" \
+	output_has '^-rw-r----- .*etc/herald/herald.conf.d/50-herald-plugin-files.conf$' \
+	dpkg-deb -c "$(deb herald-plugin-files)"
+check "the whatsapp drop-in is not world-readable in the package" \
+	output_has '^-rw-r----- .*etc/herald/herald.conf.d/50-herald-plugin-whatsapp.conf$' \
+	dpkg-deb -c "$(deb herald-plugin-whatsapp)"
 check "postinst creates the herald user (sysusers, else adduser)" sh -c \
 	'dpkg-deb --info "$1" postinst | grep -q systemd-sysusers && dpkg-deb --info "$1" postinst | grep -q "adduser --system"' \
 	sh "$(deb herald)"
@@ -180,6 +186,14 @@ check "postinst created the system user herald" sh -c \
 	'grep -E "^herald:x:[0-9]+:[0-9]+:.*:/var/lib/herald:/usr/sbin/nologin$" "$1/etc/passwd"' sh "$droot"
 check "herald.conf is root:herald 0640 after postinst" sh -c \
 	'g=$(awk -F: "\$1 == \"herald\" { print \$3 }" "$1/etc/group"); s=$(stat -c "%u:%g %a" "$1/etc/herald/herald.conf"); echo "$s (herald gid $g)"; [ "$s" = "0:$g 640" ]' sh "$droot"
+for pkg in herald-plugin-files herald-plugin-whatsapp; do
+	check "dpkg installs $pkg into the temp root" ddpkg -i "$(deb "$pkg")"
+	check "50-$pkg.conf is root:herald 0640 after postinst" sh -c \
+		'g=$(awk -F: "\$1 == \"herald\" { print \$3 }" "$1/etc/group"); s=$(stat -c "%u:%g %a" "$1/etc/herald/herald.conf.d/50-$2.conf"); echo "$s (herald gid $g)"; [ "$s" = "0:$g 640" ]' sh "$droot" "$pkg"
+done
+check "purging the plugin packages removes their drop-ins" sh -c \
+	'dpkg --root="$1" --force-script-chrootless --force-depends --purge herald-plugin-files herald-plugin-whatsapp < /dev/null &&
+	 [ ! -e "$1/etc/herald/herald.conf.d/50-herald-plugin-files.conf" ] && [ ! -e "$1/etc/herald/herald.conf.d/50-herald-plugin-whatsapp.conf" ]' sh "$droot"
 check "/var/lib/herald belongs to herald (tmpfiles)" sh -c \
 	'[ "$(stat -c %U "$1/var/lib/herald" 2>&1)" != root ] && [ "$(stat -c %u "$1/var/lib/herald")" = "$(awk -F: "\$1 == \"herald\" { print \$3 }" "$1/etc/passwd")" ]' sh "$droot"
 echo "[host]" >> "$droot/etc/herald/herald.conf"

@@ -12,7 +12,7 @@ cleanup() { [ -n "${hpid:-}" ] && kill "$hpid" 2>/dev/null; [ -n "${spid:-}" ] &
 trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 hport=$(free_port); sport=$(free_port)
-secret=bench-secret-of-32-bytes-at-least!!
+secret=bench-secret-of-64-bytes-at-least-so-that-every-hs-algorithm-accepts-it
 printf '%s\n' "$secret" > "$dir/jwt.secret"
 cat > "$dir/herald.conf" <<CONF
 [host]

@@ -338,6 +338,109 @@ test_local_round_trip(void)
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
 }
 
+/* the link a client gets for a local object: its host never comes from the
+ * request (Host, X-Forwarded-Host, Forwarded), which the client chooses */
+static gchar *
+link_with_headers(HeraldTestDaemon *daemon, const gchar *token, const gchar *obj, const gchar *headers)
+{
+	g_autofree gchar *req = g_strdup_printf("GET /v1/files/url/%s HTTP/1.1\r\n%s"
+						"Authorization: Bearer %s\r\n"
+						"Connection: close\r\n\r\n",
+						obj,
+						headers,
+						token);
+	g_autofree gchar *resp = raw_http(daemon->port, req, strlen(req));
+	guint status = 0;
+	g_autoptr(JsonNode) node = raw_json(resp, &status);
+	g_assert_cmpuint(status, ==, 200);
+	return g_strdup(herald_test_json_get_string(node, "url"));
+}
+
+static void
+test_local_link_host(void)
+{
+	const gchar *hostile[] = {
+	    "Host: evil.example\r\n",
+	    "Host: evil.example:8003\r\nX-Forwarded-Host: evil.example\r\n",
+	    "Host: 127.0.0.1\r\nForwarded: host=evil.example;proto=https\r\n",
+	    "Host: evil.example@127.0.0.1\r\nX-Forwarded-Proto: https\r\n",
+	};
+	g_autofree gchar *token = user_token("42", "ADVISOR");
+	g_autofree gchar *data = csv_data(64);
+	g_autofree gchar *obj = NULL;
+
+	/* public-url empty: the [host] listen address */
+	{
+		g_autoptr(HeraldTestDaemon) daemon = start_daemon("url-secret=links-secret\n");
+		g_autoptr(JsonNode) reply = NULL;
+		g_autofree gchar *prefix = g_strdup_printf("%s/v1/files/", daemon->base_url);
+		g_autofree gchar *log = NULL;
+		g_assert_cmpuint(upload(daemon, token, "a.csv", data, 64, &reply), ==, 201);
+		obj = g_strdup(herald_test_json_get_string(reply, "object_name"));
+		for (guint i = 0; i < G_N_ELEMENTS(hostile); i++) {
+			g_autofree gchar *link = link_with_headers(daemon, token, obj, hostile[i]);
+			g_autoptr(GBytes) got = NULL;
+			if (!g_str_has_prefix(link, prefix))
+				g_error("link '%s' for '%s' does not start with %s", link, hostile[i], prefix);
+			g_assert_null(strstr(link, "evil"));
+			/* and it works */
+			g_assert_cmpuint(get_bytes(link, NULL, &got), ==, 200);
+			g_assert_cmpmem(g_bytes_get_data(got, NULL), g_bytes_get_size(got), data, 64);
+		}
+		log = herald_test_daemon_get_log(daemon);
+		g_assert_null(strstr(log, "public-url is empty"));
+		g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	}
+	/* public-url set: that, with its path, whatever the request says */
+	{
+		g_autoptr(HeraldTestDaemon) daemon = start_daemon(
+		    "url-secret=links-secret\npublic-url=https://files.example.org/herald/\n");
+		g_autoptr(JsonNode) reply = NULL;
+		g_autofree gchar *name = NULL;
+		g_assert_cmpuint(upload(daemon, token, "b.csv", data, 64, &reply), ==, 201);
+		name = g_strdup(herald_test_json_get_string(reply, "object_name"));
+		for (guint i = 0; i < G_N_ELEMENTS(hostile); i++) {
+			g_autofree gchar *link = link_with_headers(daemon, token, name, hostile[i]);
+			g_assert_true(g_str_has_prefix(link, "https://files.example.org/herald/v1/files/"));
+			g_assert_null(strstr(link, "evil"));
+		}
+		g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	}
+	/* a wildcard listen address: the loopback, and a warning once at start */
+	{
+		g_autoptr(HeraldTestDaemon) daemon = herald_test_daemon_new(NULL);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) reply = NULL;
+		g_autofree gchar *config = NULL;
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *link = NULL;
+		g_autofree gchar *log = NULL;
+		g_autofree gchar *prefix = NULL;
+		g_assert_true(g_file_get_contents(daemon->config_file, &config, NULL, NULL));
+		{
+			g_autofree gchar *more = g_strdup_printf(
+			    "%s\n[host]\nlisten=*:%u\nplugins=files-minio\n"
+			    "[files-minio]\ntemplates-dir=%s\nurl-secret=links-secret\n",
+			    config,
+			    daemon->port,
+			    g_getenv("HERALD_TEST_TEMPLATES_DIR"));
+			g_assert_true(g_file_set_contents(daemon->config_file, more, -1, NULL));
+		}
+		if (!herald_test_daemon_start(daemon, &error))
+			g_error("%s", error->message);
+		g_assert_cmpuint(upload(daemon, token, "c.csv", data, 64, &reply), ==, 201);
+		name = g_strdup(herald_test_json_get_string(reply, "object_name"));
+		link = link_with_headers(daemon, token, name, hostile[0]);
+		prefix = g_strdup_printf("http://127.0.0.1:%u/v1/files/", daemon->port);
+		g_assert_true(g_str_has_prefix(link, prefix));
+		log = herald_test_daemon_get_log(daemon);
+		g_assert_nonnull(strstr(log, "set [files-minio] public-url"));
+		g_assert_null(strstr(strstr(log, "set [files-minio] public-url") + 1,
+				     "set [files-minio] public-url"));
+		g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+	}
+}
+
 static void
 test_local_limits(void)
 {
@@ -1126,6 +1229,12 @@ test_check_config(void)
 	     "files-minio:access-key: backend=s3 needs an access key"},
 	    {"backend=s3\naccess-key=a\nsecret-key=x\nendpoint=ftp://x\n", "files-minio:endpoint"},
 	    {"presign-max-s=3600\npresign-default-s=7200\n", "files-minio:presign-default-s"},
+	    {"public-url=ftp://files.example\n", "files-minio:public-url: "},
+	    {"public-url=files.example\n", "files-minio:public-url: "},
+	    {"public-url=https://files.example/?x=1\n", "files-minio:public-url: "},
+	    {"public-url=https://u:pa55word@files.example/\n", "files-minio:public-url: "},
+	    {"backend=s3\naccess-key=a\nsecret-key=x\nendpoint=http://u:pa55word@h/p\n",
+	     "files-minio:endpoint: endpoint 'http://u:***@h/p'"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *config = g_strdup_printf(
@@ -1139,6 +1248,7 @@ test_check_config(void)
 		all = g_strconcat(out, err, NULL);
 		if (strstr(all, cases[i].needle) == NULL)
 			g_error("'%s' not in: %s", cases[i].needle, all);
+		g_assert_null(strstr(all, "pa55word"));
 	}
 	/* s3 without a secret (it may come from a file): the plugin fails, saying why,
 	 * and the daemon serves on */
@@ -1267,6 +1377,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/files-minio/local/round-trip", test_local_round_trip);
 	g_test_add_func("/files-minio/local/limits", test_local_limits);
+	g_test_add_func("/files-minio/local/link-host", test_local_link_host);
 	g_test_add_func("/files-minio/local/bad-input", test_bad_input);
 	g_test_add_func("/files-minio/local/rate-limit", test_rate_limit);
 	g_test_add_func("/files-minio/local/shutdown-mid-upload", test_shutdown_mid_upload);

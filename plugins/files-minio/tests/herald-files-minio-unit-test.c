@@ -452,6 +452,38 @@ test_multipart_abort_retried(void)
 	g_rmdir(dir);
 }
 
+static void
+test_base_url_from_listen(void)
+{
+	struct {
+		const gchar *listen;
+		const gchar *url;
+		gboolean wildcard;
+	} cases[] = {
+	    {"127.0.0.1:8003", "http://127.0.0.1:8003", FALSE},
+	    {"unix:/run/herald.sock;10.0.0.5:80", "http://10.0.0.5:80", FALSE},
+	    {"[::1]:8003", "http://[::1]:8003", FALSE},
+	    {"localhost:8003", "http://localhost:8003", FALSE},
+	    {"*:8003", "http://127.0.0.1:8003", TRUE},
+	    {"0.0.0.0:8003;127.0.0.1:9", "http://127.0.0.1:8003", TRUE},
+	    {":8003", "http://127.0.0.1:8003", TRUE},
+	    {"[::]:8003", "http://[::1]:8003", TRUE},
+	    {"unix:/run/herald.sock", "http://localhost", FALSE},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_auto(GStrv) listen = g_strsplit(cases[i].listen, ";", -1);
+		gboolean wildcard = !cases[i].wildcard;
+		g_autofree gchar *url = herald_files_minio_base_url_from_listen(listen, &wildcard);
+		g_assert_cmpstr(url, ==, cases[i].url);
+		g_assert_cmpint(wildcard, ==, cases[i].wildcard);
+	}
+	g_assert_true(herald_files_minio_public_url_is_valid(""));
+	g_assert_true(herald_files_minio_public_url_is_valid("https://files.example/herald/"));
+	g_assert_false(herald_files_minio_public_url_is_valid("//files.example"));
+	g_assert_false(herald_files_minio_public_url_is_valid("https://u:p@files.example"));
+	g_assert_false(herald_files_minio_public_url_is_valid("https://files.example/#x"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -463,5 +495,6 @@ main(int argc, char **argv)
 	g_test_add_func("/files-minio/validate/filenames", test_filenames);
 	g_test_add_func("/files-minio/validate/object-names", test_object_names);
 	g_test_add_func("/files-minio/validate/sniff", test_sniff);
+	g_test_add_func("/files-minio/validate/base-url", test_base_url_from_listen);
 	return g_test_run();
 }

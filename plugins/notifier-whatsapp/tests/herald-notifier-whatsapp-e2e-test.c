@@ -837,6 +837,90 @@ test_rate_limit(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(stat(fx, "notifications_rate_limited"), ==, 2);
 }
 
+/* one phone number under many user ids: its own limit, not one per user id.
+ * In the request: 429 at once; looked up at send time: WhatsApp waits */
+static void
+test_rate_limit_phone(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GString) phones = g_string_new("[phones]\n");
+	guint accepted = 0;
+	guint refused = 0;
+	gint64 deadline;
+
+	/* five user ids, one number, looked up at send time */
+	for (guint i = 0; i < 5; i++)
+		g_string_append_printf(phones, "u-same-%u=" PHONE_WA "\n", i);
+	g_free(herald_test_write_file(fx->files, "phones.conf", phones->str));
+	if (fx->redis) {
+		for (guint i = 0; i < 5; i++) {
+			g_autofree gchar *user = g_strdup_printf("u-same-%u", i);
+			const gchar *hset[] = {"HSET", "herald:phones", user, PHONE_WA, NULL};
+			g_free(redis_cli(fx, hset));
+		}
+	}
+	fixture_start(fx, "rate-per-minute=60\nrate-per-hour=500", NULL);
+
+	/* 70 notifications, 70 user ids, one number in the request */
+	for (guint i = 0; i < 70; i++) {
+		g_autofree gchar *body = g_strdup_printf(
+		    "{\"user_id\":\"u-flood-%u\",\"title\":\"T\",\"message\":\"M\","
+		    "\"priority\":\"low\",\"phone\":\"" PHONE_WA "\"}",
+		    i);
+		g_autoptr(JsonNode) reply = NULL;
+		g_autoptr(SoupMessageHeaders) headers = NULL;
+		guint status = api(fx, "POST", "/api/notifications/send", fx->service, body, &reply,
+				   &headers);
+		if (status == 202) {
+			accepted++;
+			continue;
+		}
+		g_assert_cmpuint(status, ==, 429);
+		g_assert_cmpstr(herald_test_json_get_string(reply, "error"), ==, "rate_limited");
+		g_assert_nonnull(herald_test_json_get_string(reply, "message"));
+		g_assert_cmpint(g_ascii_strtoll(soup_message_headers_get_one(headers, "Retry-After"),
+						NULL,
+						10),
+				>=,
+				1);
+		refused++;
+	}
+	g_assert_cmpuint(accepted, ==, 60);
+	g_assert_cmpuint(refused, ==, 10);
+	g_assert_cmpint(stat(fx, "notifications_rate_limited_phone"), ==, 10);
+	g_assert_cmpint(stat(fx, "notifications_rate_limited"), ==, 10);
+	/* another number is not affected */
+	g_free(send_ok(fx,
+		       "{\"user_id\":\"u-flood-x\",\"title\":\"T\",\"message\":\"M\","
+		       "\"priority\":\"low\",\"phone\":\"+5215500000000\"}"));
+
+	/* the number is full for this minute: the looked-up ones go to WhatsApp
+	 * later, none now, and none is refused or fails */
+	for (guint i = 0; i < 5; i++) {
+		g_autofree gchar *body = g_strdup_printf(
+		    "{\"user_id\":\"u-same-%u\",\"title\":\"T\",\"message\":\"M\"}", i);
+		g_autofree gchar *id = send_ok(fx, body);
+		g_autoptr(JsonNode) status = NULL;
+		g_autofree gchar *text = NULL;
+		JsonObject *entry;
+		deadline = g_get_monotonic_time() + WAIT_MS * 1000;
+		while (stat(fx, "whatsapp_deferred_phone_rate") < i + 1) {
+			g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+			while (g_main_context_iteration(NULL, FALSE))
+				;
+			g_usleep(20000);
+		}
+		status = wait_status(fx, id, "pending");
+		g_assert_cmpstr(herald_test_json_get_string(status, "reason"), ==,
+				"phone number over its rate limit");
+		entry = channel_entry(status, "whatsapp", 0);
+		g_assert_cmpstr(json_object_get_string_member(entry, "result"), ==, "deferred");
+		text = json_to_string(status, FALSE);
+		g_assert_null(strstr(text, PHONE_WA_TO));
+	}
+	g_assert_cmpuint(fake_provider_get_count(fx->fake), ==, 0);
+	g_assert_cmpint(stat(fx, "notifications_rate_limited"), ==, 10);
+}
+
 /* broadcast to a role: WebSocket to that role's connections only */
 static void
 test_broadcast_role(Fixture *fx, gconstpointer data)
@@ -1437,6 +1521,7 @@ main(int argc, char **argv)
 	    {"reengagement-template", test_reengagement_template},
 	    {"no-phone", test_no_phone},
 	    {"rate-limit", test_rate_limit},
+	    {"rate-limit-phone", test_rate_limit_phone},
 	    {"broadcast-role", test_broadcast_role},
 	    {"low-held", test_low_held},
 	    {"low-expires", test_low_expires},

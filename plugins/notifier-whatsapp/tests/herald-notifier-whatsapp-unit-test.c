@@ -362,6 +362,44 @@ test_backoff(void)
 	}
 }
 
+/* several keys: counted under all of them or under none */
+static void
+test_limiter_all(void)
+{
+	g_autoptr(HeraldNotifyLimiter) limiter = herald_notify_limiter_new();
+	gint64 now = 1000 * (gint64)G_USEC_PER_SEC * 3600LL;
+	guint retry = 0;
+	guint refused = G_MAXUINT;
+
+	herald_notify_limiter_set_limits(limiter, 3, 100);
+	/* one phone number under three user ids fills the phone's window */
+	for (guint i = 0; i < 3; i++) {
+		g_autofree gchar *user = g_strdup_printf("user:%u", i);
+		const gchar *keys[] = {user, "phone:+5215512345678", NULL};
+		g_assert_true(
+		    herald_notify_limiter_check_all(limiter, keys, now + i, FALSE, &refused, &retry));
+	}
+	{
+		const gchar *keys[] = {"user:fresh", "phone:+5215512345678", NULL};
+		g_assert_false(
+		    herald_notify_limiter_check_all(limiter, keys, now + 5, FALSE, &refused, &retry));
+		g_assert_cmpuint(refused, ==, 1);
+		g_assert_cmpuint(retry, >=, 59);
+	}
+	/* the refused send used up nothing of user:fresh: it still has three */
+	for (guint i = 0; i < 3; i++)
+		g_assert_true(herald_notify_limiter_check(limiter, "user:fresh", now + 10 + i, FALSE, &retry));
+	g_assert_false(herald_notify_limiter_check(limiter, "user:fresh", now + 20, FALSE, &retry));
+	/* a full first key is reported as such */
+	{
+		const gchar *keys[] = {"user:fresh", "phone:+15550000000", NULL};
+		g_assert_false(
+		    herald_notify_limiter_check_all(limiter, keys, now + 30, FALSE, &refused, &retry));
+		g_assert_cmpuint(refused, ==, 0);
+		g_assert_true(herald_notify_limiter_check(limiter, "phone:+15550000000", now + 31, FALSE, &retry));
+	}
+}
+
 static void
 test_limiter(void)
 {
@@ -646,6 +684,7 @@ main(int argc, char **argv)
 	g_test_add_func("/notifier-whatsapp/provider/bodies", test_bodies);
 	g_test_add_func("/notifier-whatsapp/backoff", test_backoff);
 	g_test_add_func("/notifier-whatsapp/limiter", test_limiter);
+	g_test_add_func("/notifier-whatsapp/limiter-all", test_limiter_all);
 	g_test_add_func("/notifier-whatsapp/journal", test_journal);
 	g_test_add_func("/notifier-whatsapp/journal/damage-inside", test_journal_damage_inside);
 	g_test_add_func("/notifier-whatsapp/journal/full-disk", test_journal_full_disk);
