@@ -2806,6 +2806,81 @@ plain_per_address_func(void)
 	stop_daemon(daemon);
 }
 
+/* the new limits: out-of-range values refused with their location; a reload
+ * moves the Socket.IO route's body limit with max-payload */
+static void
+eio_limits_config_func(void)
+{
+	struct {
+		const gchar *line;
+		const gchar *expect;
+	} bad[] = {
+	    {"max-packets-per-payload=0", "max-packets-per-payload: 0 is out of range (1 to 100000)"},
+	    {"max-packets-per-payload=100001",
+	     "max-packets-per-payload: 100001 is out of range (1 to 100000)"},
+	    {"max-pending=0", "max-pending: 0 is out of range (1 to 10000000)"},
+	    {"max-pending-per-address=abc",
+	     "max-pending-per-address: 'abc' is not a whole number from 1 to 10000000"},
+	    {"max-connections-per-address=10000001",
+	     "max-connections-per-address: 10000001 is out of range (0 to 10000000)"},
+	};
+	g_autoptr(HeraldTestDaemon) daemon = NULL;
+	g_autofree gchar *sid = NULL;
+	g_autofree gchar *query = NULL;
+	const gchar *ping = "2";
+	g_autofree gchar *big = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *dir = herald_test_mkdtemp();
+		g_autofree gchar *body = g_strdup_printf(
+		    "[host]\nplugins=ws-rooms\ndbus=none\n[ws-rooms]\n%s\n", bad[i].line);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", body);
+		g_autofree gchar *expect = g_strdup_printf("%s:ws-rooms:%s", fn, bad[i].expect);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("expected '%s' in:\n%s", expect, err);
+		herald_test_rm_rf(dir);
+	}
+
+	/* one ping with 2,999 bytes of data: 3,000 bytes */
+	{
+		g_autofree gchar *data = g_strnfill(2999, 'x');
+		big = g_strconcat(ping, data, NULL);
+	}
+	daemon = start_daemon("max-payload=2048");
+	sid = eio_handshake(daemon);
+	query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	{
+		g_autofree gchar *out = NULL;
+		eio_assert_host_too_large(eio_http(daemon, "POST", query, big, &out), &out);
+	}
+	g_assert_true(g_file_get_contents(daemon->config_file, &config, NULL, &error));
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *updated = g_strdup_printf("%s\n[ws-rooms]\nmax-payload=4096\n", config);
+		g_assert_true(g_file_set_contents(daemon->config_file, updated, -1, &error));
+		g_assert_no_error(error);
+	}
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon, "configuration reloaded", WAIT_MS));
+	{
+		/* the same POST passes now, and its pong comes back */
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, big, &out), ==, 200);
+		g_assert_cmpstr(out, ==, "ok");
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_cmpuint(strlen(out2), ==, 3000);
+		g_assert_true(g_str_has_prefix(out2, "3xxx"));
+	}
+	stop_daemon(daemon);
+}
+
 static void
 shutdown_func(void)
 {
@@ -3100,6 +3175,7 @@ main(int argc, char **argv)
 			eio_post_too_large_streaming_func);
 	g_test_add_func("/herald/ws-rooms/eio/pending-budget", eio_pending_budget_func);
 	g_test_add_func("/herald/ws-rooms/plain/per-address", plain_per_address_func);
+	g_test_add_func("/herald/ws-rooms/eio/limits-config", eio_limits_config_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
 	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
 	return g_test_run();
