@@ -73,6 +73,10 @@
  *
  * `count-connections` (user id or %NULL → guint). Producer: the host (`/health`,
  * D-Bus `Connections`), notifier-whatsapp. Consumer: ws-rooms.
+ *
+ * `count-pending` (→ guint): connections accepted but not authenticated yet.
+ * Producer: the host (`/health` `pending`). Consumer: ws-rooms (Socket.IO
+ * sessions before their CONNECT).
  */
 
 /*

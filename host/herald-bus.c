@@ -15,7 +15,14 @@ struct _HeraldBus {
 
 G_DEFINE_FINAL_TYPE(HeraldBus, herald_bus, G_TYPE_OBJECT)
 
-enum { SIGNAL_EVENT, SIGNAL_DELIVER, SIGNAL_COUNT_CONNECTIONS, SIGNAL_REQUEST, SIGNAL_LAST };
+enum {
+	SIGNAL_EVENT,
+	SIGNAL_DELIVER,
+	SIGNAL_COUNT_CONNECTIONS,
+	SIGNAL_COUNT_PENDING,
+	SIGNAL_REQUEST,
+	SIGNAL_LAST
+};
 static guint signals[SIGNAL_LAST] = {0};
 
 static gboolean
@@ -70,6 +77,24 @@ herald_bus_count_connections(HeraldBus *self, const gchar *user_id)
 	guint count = 0;
 	g_return_val_if_fail(HERALD_IS_BUS(self), 0);
 	g_signal_emit(self, signals[SIGNAL_COUNT_CONNECTIONS], 0, user_id, &count);
+	return count;
+}
+
+/**
+ * herald_bus_count_pending:
+ *
+ * Returns: connections (or sessions) accepted but not authenticated yet, summed
+ * over the `count-pending` handlers (ws-rooms: Socket.IO sessions before their
+ * CONNECT).
+ *
+ * Since: 0.2
+ */
+guint
+herald_bus_count_pending(HeraldBus *self)
+{
+	guint count = 0;
+	g_return_val_if_fail(HERALD_IS_BUS(self), 0);
+	g_signal_emit(self, signals[SIGNAL_COUNT_PENDING], 0, &count);
 	return count;
 }
 
@@ -211,6 +236,15 @@ herald_bus_class_init(HeraldBusClass *klass)
 							 G_TYPE_UINT,
 							 1,
 							 G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
+	signals[SIGNAL_COUNT_PENDING] = g_signal_new("count-pending",
+						     G_TYPE_FROM_CLASS(klass),
+						     G_SIGNAL_RUN_LAST,
+						     0,
+						     herald_bus_accumulator_sum,
+						     NULL,
+						     NULL,
+						     G_TYPE_UINT,
+						     0);
 	signals[SIGNAL_REQUEST] = g_signal_new("request",
 					       G_TYPE_FROM_CLASS(klass),
 					       G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED,

@@ -24,6 +24,8 @@ G_BEGIN_DECLS
  *   accumulator sums what every handler reached.
  * - `count-connections` (user id or %NULL → guint): live local connections (of that
  *   user), summed over handlers.
+ * - `count-pending` (→ guint): connections not authenticated yet (ws-rooms:
+ *   Socket.IO sessions before their CONNECT), summed over handlers.
  * - `request` (detailed by topic, #GTask → gboolean): an asynchronous request; the
  *   first handler that returns %TRUE owns the task and must complete it later.
  *
@@ -43,6 +45,8 @@ guint
 herald_bus_deliver(HeraldBus *self, HeraldDelivery *delivery);
 guint
 herald_bus_count_connections(HeraldBus *self, const gchar *user_id);
+guint
+herald_bus_count_pending(HeraldBus *self);
 gboolean
 herald_bus_request(HeraldBus *self, const gchar *topic, GTask *task);
 

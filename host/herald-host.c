@@ -577,6 +577,8 @@ herald_host_health_cb(SoupServerMessage *msg,
 	json_builder_add_string_value(builder, status);
 	json_builder_set_member_name(builder, "connections");
 	json_builder_add_int_value(builder, herald_host_get_connections(self));
+	json_builder_set_member_name(builder, "pending");
+	json_builder_add_int_value(builder, herald_bus_count_pending(self->bus));
 	json_builder_set_member_name(builder, "uptime");
 	json_builder_add_int_value(builder, (gint64)herald_host_get_uptime(self));
 	json_builder_set_member_name(builder, "version");

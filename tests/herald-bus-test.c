@@ -60,6 +60,22 @@ test_count_connections(void)
 	g_assert_cmpuint(herald_bus_count_connections(bus, "42"), ==, 2);
 }
 
+static guint
+count_pending_cb(HeraldBus *bus, gpointer user_data)
+{
+	return GPOINTER_TO_UINT(user_data);
+}
+
+static void
+test_count_pending(void)
+{
+	g_autoptr(HeraldBus) bus = herald_bus_new("inst-1");
+	g_assert_cmpuint(herald_bus_count_pending(bus), ==, 0);
+	g_signal_connect(bus, "count-pending", G_CALLBACK(count_pending_cb), GUINT_TO_POINTER(3));
+	g_signal_connect(bus, "count-pending", G_CALLBACK(count_pending_cb), GUINT_TO_POINTER(4));
+	g_assert_cmpuint(herald_bus_count_pending(bus), ==, 7);
+}
+
 static void
 test_event_detail(void)
 {
@@ -177,6 +193,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/herald/bus/deliver-accumulates", test_deliver_accumulates);
 	g_test_add_func("/herald/bus/count-connections", test_count_connections);
+	g_test_add_func("/herald/bus/count-pending", test_count_pending);
 	g_test_add_func("/herald/bus/event-detail", test_event_detail);
 	g_test_add_func("/herald/bus/request", test_request);
 	g_test_add_func("/herald/bus/publish", test_publish);

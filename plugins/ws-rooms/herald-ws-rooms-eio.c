@@ -21,7 +21,9 @@ struct _HeraldWsRoomsEio {
 	HeraldWsRoomsConn *probe;    /* (nullable) upgrade candidate */
 	gint64 upgrade_deadline;
 	GQueue packets; /* (element-type GBytes) polling packets to send */
-	gsize packets_bytes;
+	gsize packets_bytes; /* their bytes plus HERALD_WS_ROOMS_ITEM_COST each */
+	gconstpointer pong;  /* (nullable) the pong in packets, not sent yet */
+	gboolean ws_pong;    /* a pong was queued on the websocket… */
 	SoupServerMessage *get; /* (owned) (nullable) the held long-poll */
 	gint64 next_ping;
 	gint64 pong_deadline;
@@ -37,6 +39,27 @@ struct _HeraldWsRoomsEio {
 
 static void
 herald_ws_rooms_eio_flush_get(HeraldWsRoomsClient *client);
+static HeraldWsRoomsClient *
+herald_ws_rooms_eio_new_pending(HeraldWsRoomsHub *hub, const gchar *address);
+
+/* a packet into the polling queue, counted with what it really holds */
+static void
+herald_ws_rooms_eio_push(HeraldWsRoomsEio *eio, GBytes *packet)
+{
+	eio->packets_bytes += g_bytes_get_size(packet) + HERALD_WS_ROOMS_ITEM_COST;
+	g_queue_push_tail(&eio->packets, g_bytes_ref(packet));
+}
+
+/* (transfer full) the oldest packet of the polling queue */
+static GBytes *
+herald_ws_rooms_eio_pop(HeraldWsRoomsEio *eio)
+{
+	GBytes *packet = g_queue_pop_head(&eio->packets);
+	eio->packets_bytes -= g_bytes_get_size(packet) + HERALD_WS_ROOMS_ITEM_COST;
+	if (packet == eio->pong)
+		eio->pong = NULL;
+	return packet;
+}
 
 /* long-poll responses handed back to libsoup and not written yet: a shutdown
  * waits for them (the last one of a session carries its `41`) */
@@ -131,15 +154,15 @@ herald_ws_rooms_eio_queue_packet(HeraldWsRoomsClient *client, GBytes *packet)
 	 * burst that a websocket connection absorbs does not drop it */
 	guint64 limit = limits->outgoing_buffer_bytes + (eio->upgraded ? 0 : limits->max_payload);
 
-	if (eio->packets.length > 0 && eio->packets_bytes + size > limit) {
+	if (eio->packets.length > 0 &&
+	    eio->packets_bytes + size + HERALD_WS_ROOMS_ITEM_COST > limit) {
 		herald_ws_rooms_eio_close(client,
 					  HERALD_WS_CLOSE_SLOW_CONSUMER,
 					  "slow consumer",
 					  HERALD_WS_ROOMS_REASON_SLOW_CONSUMER);
 		return FALSE;
 	}
-	g_queue_push_tail(&eio->packets, g_bytes_ref(packet));
-	eio->packets_bytes += size;
+	herald_ws_rooms_eio_push(eio, packet);
 	herald_ws_rooms_eio_flush_get(client);
 	return TRUE;
 }
@@ -224,8 +247,7 @@ herald_ws_rooms_eio_flush_get(HeraldWsRoomsClient *client)
 		if (body->len > 0)
 			g_string_append_c(body, HERALD_EIO_SEPARATOR);
 		g_string_append_len(body, data, (gssize)size);
-		eio->packets_bytes -= size;
-		g_bytes_unref(g_queue_pop_head(&eio->packets));
+		g_bytes_unref(herald_ws_rooms_eio_pop(eio));
 	}
 	get = g_object_ref(eio->get);
 	herald_ws_rooms_eio_release_get(eio);
@@ -255,8 +277,7 @@ herald_ws_rooms_eio_noop_get(HeraldWsRoomsClient *client)
 	HeraldWsRoomsEio *eio = client->eio;
 	if (eio->get == NULL)
 		return;
-	g_queue_push_tail(&eio->packets, g_bytes_ref(noop));
-	eio->packets_bytes += 1;
+	herald_ws_rooms_eio_push(eio, noop);
 	herald_ws_rooms_eio_flush_get(client);
 }
 
@@ -335,12 +356,9 @@ herald_ws_rooms_eio_close(HeraldWsRoomsClient *client,
 		if (code != 0 && why != HERALD_WS_ROOMS_REASON_SLOW_CONSUMER) {
 			g_autoptr(GBytes) packet_41 = g_bytes_new_static("41", 2);
 			g_autoptr(GBytes) packet_1 = g_bytes_new_static("1", 1);
-			if (disconnect) {
-				g_queue_push_tail(&eio->packets, g_bytes_ref(packet_41));
-				eio->packets_bytes += 2;
-			}
-			g_queue_push_tail(&eio->packets, g_bytes_ref(packet_1));
-			eio->packets_bytes += 1;
+			if (disconnect)
+				herald_ws_rooms_eio_push(eio, packet_41);
+			herald_ws_rooms_eio_push(eio, packet_1);
 			herald_ws_rooms_eio_flush_get(client);
 		}
 	}
@@ -720,6 +738,38 @@ herald_ws_rooms_sio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 	return TRUE;
 }
 
+/* a client's ping counts toward rate-limit like a message, and gets one pong
+ * at most while an earlier pong is still unsent (a POST of many pings or a
+ * burst of ping frames queues one) */
+static void
+herald_ws_rooms_eio_ping(HeraldWsRoomsClient *client, const gchar *text, gsize len)
+{
+	HeraldWsRoomsEio *eio = client->eio;
+	g_autofree gchar *pong = NULL;
+
+	if (!herald_ws_rooms_client_rate_ok(client)) {
+		herald_ws_rooms_eio_close(client,
+					  HERALD_WS_CLOSE_RATE_LIMITED,
+					  "rate limited",
+					  HERALD_WS_ROOMS_REASON_RATE_LIMITED);
+		return;
+	}
+	if (eio->upgraded) {
+		/* …and is unsent while the connection's queue is not empty */
+		if (eio->ws_pong && client->conn != NULL &&
+		    !herald_ws_rooms_queue_is_empty(&client->conn->queue))
+			return;
+		eio->ws_pong = TRUE;
+	} else if (eio->pong != NULL) {
+		return;
+	}
+	pong = g_strndup(text, len);
+	pong[0] = HERALD_EIO_PONG;
+	herald_ws_rooms_eio_send_text(client, pong, len);
+	if (!eio->upgraded && !client->closed && eio->packets.length > 0)
+		eio->pong = g_queue_peek_tail(&eio->packets);
+}
+
 /* one Engine.IO packet from either transport; FALSE: invalid, close */
 static gboolean
 herald_ws_rooms_eio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize len)
@@ -742,12 +792,9 @@ herald_ws_rooms_eio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 			herald_ws_rooms_eio_noop_get(client);
 		herald_ws_rooms_eio_close(client, 0, "client close", HERALD_WS_ROOMS_REASON_CLIENT);
 		return TRUE;
-	case HERALD_EIO_PING: {
-		g_autofree gchar *pong = g_strndup(text, len);
-		pong[0] = HERALD_EIO_PONG;
-		herald_ws_rooms_eio_send_text(client, pong, len);
+	case HERALD_EIO_PING:
+		herald_ws_rooms_eio_ping(client, text, len);
 		return TRUE;
-	}
 	case HERALD_EIO_PONG:
 		eio->pong_deadline = 0;
 		eio->next_ping = g_get_monotonic_time() + (gint64)limits->ping_interval_ms * 1000;
@@ -775,14 +822,14 @@ herald_ws_rooms_eio_do_upgrade(HeraldWsRoomsClient *client)
 	/* the held GET ends with a noop; what polling still had goes over ws */
 	herald_ws_rooms_eio_noop_get(client);
 	while (eio->packets.length > 0) {
-		g_autoptr(GBytes) packet = g_queue_pop_head(&eio->packets);
+		g_autoptr(GBytes) packet = herald_ws_rooms_eio_pop(eio);
 		gsize size = 0;
 		const guint8 *data = g_bytes_get_data(packet, &size);
 		g_autoptr(GBytes) frame = herald_ws_frame_new(HERALD_WS_OPCODE_TEXT, data, size);
-		eio->packets_bytes -= size;
 		herald_ws_rooms_conn_send(conn, frame);
 	}
 	eio->packets_bytes = 0;
+	eio->pong = NULL;
 }
 
 static void
@@ -852,6 +899,7 @@ herald_ws_rooms_eio_ws_closed_cb(HeraldWsRoomsConn *conn, gpointer user_data)
 typedef struct {
 	gchar *sid; /* (nullable) upgrade of this session */
 	gchar *query_token;
+	gchar *address; /* (nullable) source address of a new session */
 } HeraldWsRoomsEioUpgrade;
 
 static void
@@ -860,6 +908,7 @@ herald_ws_rooms_eio_upgrade_free(gpointer data)
 	HeraldWsRoomsEioUpgrade *up = data;
 	g_free(up->sid);
 	g_free(up->query_token);
+	g_free(up->address);
 	g_free(up);
 }
 
@@ -894,7 +943,7 @@ herald_ws_rooms_eio_adopt_cb(HeraldWsRoomsHub *hub, HeraldWsRoomsConn *conn, gpo
 	}
 
 	/* websocket-only: the session starts on this connection */
-	client = herald_ws_rooms_client_new(hub, HERALD_WS_ROOMS_PROTO_SIO);
+	client = herald_ws_rooms_eio_new_pending(hub, up->address);
 	eio = herald_ws_rooms_eio_new(client);
 	eio->upgraded = TRUE;
 	eio->query_token = g_steal_pointer(&up->query_token);
@@ -909,6 +958,52 @@ herald_ws_rooms_eio_adopt_cb(HeraldWsRoomsHub *hub, HeraldWsRoomsConn *conn, gpo
 				   limits->ping_timeout_ms,
 				   limits->max_payload);
 	herald_ws_rooms_eio_send_text(client, open, strlen(open));
+}
+
+/* ------------------------------------------------------------- pending */
+
+/* an evicted pending session ends at once: a held GET gets `1`, its next
+ * request "Session ID unknown" (400 code 1), a websocket a close 1008 */
+static void
+herald_ws_rooms_eio_evict(HeraldWsRoomsClient *client)
+{
+	HeraldWsRoomsBudget *budget = herald_ws_rooms_hub_get_budget(client->hub);
+
+	herald_ws_rooms_budget_remove_pending(budget, &client->budget);
+	herald_ws_rooms_budget_count_evicted(budget);
+	if (client->eio != NULL && client->eio->upgraded) {
+		herald_ws_rooms_eio_close(client,
+					  HERALD_WS_CLOSE_POLICY,
+					  "too many sessions without CONNECT",
+					  HERALD_WS_ROOMS_REASON_SERVER_FULL);
+		/* (a closed transport already ended the session) */
+		herald_ws_rooms_client_close(client);
+		return;
+	}
+	herald_ws_rooms_hub_count_close(client->hub, HERALD_WS_ROOMS_REASON_SERVER_FULL);
+	herald_ws_rooms_client_close(client);
+}
+
+/* a new Engine.IO session, pending until a CONNECT with a valid token: the
+ * oldest pending session (of its address, or of all) makes room for it, so a
+ * flood of handshakes never locks out a client that goes on to CONNECT */
+static HeraldWsRoomsClient *
+herald_ws_rooms_eio_new_pending(HeraldWsRoomsHub *hub, const gchar *address)
+{
+	const HeraldWsRoomsLimits *limits = herald_ws_rooms_hub_get_limits(hub);
+	HeraldWsRoomsBudget *budget = herald_ws_rooms_hub_get_budget(hub);
+	HeraldWsRoomsClient *client;
+	HeraldWsRoomsClient *victim;
+
+	while ((victim = herald_ws_rooms_budget_pick_victim(budget,
+							    address,
+							    limits->max_pending,
+							    limits->max_pending_per_address)) != NULL)
+		herald_ws_rooms_eio_evict(victim);
+	client = herald_ws_rooms_client_new(hub, HERALD_WS_ROOMS_PROTO_SIO);
+	herald_ws_rooms_budget_set_address(budget, &client->budget, client, address);
+	herald_ws_rooms_budget_add_pending(budget, &client->budget);
+	return client;
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -982,6 +1077,20 @@ herald_ws_rooms_eio_poll_get(HeraldWsRoomsHub *hub,
 		herald_ws_rooms_client_close(client);
 }
 
+/* packets in a polling payload: one more than its separators */
+static guint64
+herald_ws_rooms_eio_count_packets(const gchar *data, gsize len)
+{
+	guint64 n = 1;
+	const gchar *end = data + len;
+	const gchar *p = data;
+	while (p < end && (p = memchr(p, HERALD_EIO_SEPARATOR, (gsize)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 static void
 herald_ws_rooms_eio_poll_post(HeraldWsRoomsHub *hub,
 			      HeraldWsRoomsClient *client,
@@ -1011,6 +1120,20 @@ herald_ws_rooms_eio_poll_post(HeraldWsRoomsHub *hub,
 						SOUP_STATUS_BAD_REQUEST,
 						3,
 						"Bad request");
+		return;
+	}
+	/* counted before anything is split or allocated */
+	if (herald_ws_rooms_eio_count_packets(data, len) > limits->max_packets_per_payload) {
+		herald_ws_rooms_budget_count_too_many_packets(herald_ws_rooms_hub_get_budget(hub));
+		herald_ws_rooms_eio_reply_error(hub,
+						msg,
+						SOUP_STATUS_BAD_REQUEST,
+						3,
+						"Bad request");
+		herald_ws_rooms_eio_close(client,
+					  HERALD_WS_CLOSE_POLICY,
+					  "too many packets in one payload",
+					  HERALD_WS_ROOMS_REASON_PROTOCOL);
 		return;
 	}
 	packets = herald_eio_payload_split(data, len, &error);
@@ -1096,6 +1219,9 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 	HeraldWsRoomsClient *client;
 	gboolean websocket;
 
+	/* the host answered already (413: body over max-payload) */
+	if (soup_server_message_get_status(msg) != 0)
+		return;
 	if (g_strcmp0(method, "OPTIONS") == 0) {
 		herald_ws_rooms_eio_preflight(hub, msg);
 		return;
@@ -1233,6 +1359,7 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 		}
 		up = g_new0(HeraldWsRoomsEioUpgrade, 1);
 		up->query_token = g_strdup(g_hash_table_lookup(params, "token"));
+		up->address = g_strdup(soup_server_message_get_remote_host(msg));
 		if (!herald_ws_rooms_hub_upgrade(hub,
 						 msg,
 						 HERALD_WS_ROOMS_PROTO_SIO,
@@ -1250,7 +1377,8 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 	{
 		g_autofree gchar *open = NULL;
 		HeraldWsRoomsEio *eio;
-		client = herald_ws_rooms_client_new(hub, HERALD_WS_ROOMS_PROTO_SIO);
+		client = herald_ws_rooms_eio_new_pending(hub,
+							 soup_server_message_get_remote_host(msg));
 		eio = herald_ws_rooms_eio_new(client);
 		eio->query_token = g_strdup(g_hash_table_lookup(params, "token"));
 		open = herald_eio_open_new(client->id,

@@ -103,6 +103,7 @@ struct _HeraldWsRoomsHub {
 	guint64 closes[HERALD_WS_ROOMS_REASON_LAST];
 	guint64 accepted[HERALD_WS_ROOMS_PROTO_LAST];
 	GHashTable *rejects; /* reason → guint64* */
+	HeraldWsRoomsBudget *budget; /* pending sessions, per-address counts */
 };
 
 static const gchar *reason_names[HERALD_WS_ROOMS_REASON_LAST] = {
@@ -364,11 +365,26 @@ herald_ws_rooms_conn_send(HeraldWsRoomsConn *conn, GBytes *frame)
 	return TRUE;
 }
 
+/* a reply of its own (not a frame shared by a fan-out): its allocations
+ * count in outgoing-buffer-bytes, and so does each item already queued,
+ * so that many small replies to a client that does not read cannot hold
+ * much more memory than the bound says (the fan-out's conn_send() keeps its
+ * plain byte count: its frames are shared by every recipient) */
 gboolean
 herald_ws_rooms_conn_send_text(HeraldWsRoomsConn *conn, const gchar *text, gsize len)
 {
-	g_autoptr(GBytes) frame =
-	    herald_ws_frame_new(HERALD_WS_OPCODE_TEXT, (const guint8 *)text, len);
+	g_autoptr(GBytes) frame = NULL;
+
+	if (conn->state == HERALD_WS_ROOMS_CONN_OPEN && conn->queue.len > 0 &&
+	    conn->queue.bytes + (gsize)(conn->queue.len + 1) * HERALD_WS_ROOMS_ITEM_COST + len >
+		conn->hub->limits.outgoing_buffer_bytes) {
+		herald_ws_rooms_conn_close(conn,
+					   HERALD_WS_CLOSE_SLOW_CONSUMER,
+					   "slow consumer",
+					   HERALD_WS_ROOMS_REASON_SLOW_CONSUMER);
+		return FALSE;
+	}
+	frame = herald_ws_frame_new(HERALD_WS_OPCODE_TEXT, (const guint8 *)text, len);
 	if (!herald_ws_rooms_conn_send(conn, frame))
 		return FALSE;
 	herald_ws_rooms_hub_count_out(conn->hub, 1);
@@ -890,6 +906,8 @@ herald_ws_rooms_client_new(HeraldWsRoomsHub *hub, HeraldWsRoomsProto proto)
 	client->hub = hub;
 	client->proto = proto;
 	client->link.data = client;
+	client->budget.pending_link.data = client;
+	client->budget.address_link.data = client;
 	do {
 		herald_ws_rooms_random_id(client->id, 21);
 	} while (g_hash_table_contains(hub->sids, client->id));
@@ -1103,7 +1121,9 @@ herald_ws_rooms_hub_check_admission(HeraldWsRoomsHub *self, const gchar *user_id
 				    _("the server is shutting down"));
 		return FALSE;
 	}
-	if (self->clients.length >= self->limits.max_connections) {
+	/* pending Socket.IO sessions have their own budget (max-pending) */
+	if (self->clients.length - herald_ws_rooms_budget_get_n_pending(self->budget) >=
+	    self->limits.max_connections) {
 		g_set_error_literal(error,
 				    HERALD_ERROR,
 				    HERALD_ERROR_SERVER_FULL,
@@ -1123,6 +1143,29 @@ herald_ws_rooms_hub_check_admission(HeraldWsRoomsHub *self, const gchar *user_id
 		}
 	}
 	return TRUE;
+}
+
+HeraldWsRoomsBudget *
+herald_ws_rooms_hub_get_budget(HeraldWsRoomsHub *self)
+{
+	return self->budget;
+}
+
+/* max-connections-per-address, for authenticated connections; counted */
+gboolean
+herald_ws_rooms_hub_check_address(HeraldWsRoomsHub *self, const gchar *address, GError **error)
+{
+	if (herald_ws_rooms_budget_address_allows(self->budget,
+						  address,
+						  self->limits.max_connections_per_address))
+		return TRUE;
+	herald_ws_rooms_budget_count_refused(self->budget);
+	g_set_error_literal(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_SERVER_FULL,
+			    /* TRANSLATORS: HTTP 503 / Socket.IO connect_error */
+			    _("too many connections from this address"));
+	return FALSE;
 }
 
 gboolean
@@ -1155,6 +1198,23 @@ herald_ws_rooms_client_register(HeraldWsRoomsClient *client,
 	HeraldWsRoomsUser *user;
 
 	g_return_val_if_fail(!client->registered, FALSE);
+	/* pending sessions were not counted at their handshake: count now (a
+	 * plain connection is in hub->clients already, not pending) */
+	if (hub->clients.length - herald_ws_rooms_budget_get_n_pending(hub->budget) -
+		(client->budget.pending ? 0 : 1) >=
+	    hub->limits.max_connections) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_SERVER_FULL,
+				    /* TRANSLATORS: WebSocket error */
+				    _("too many connections; try again later"));
+		return FALSE;
+	}
+	if (client->budget.address != NULL &&
+	    !herald_ws_rooms_hub_check_address(hub,
+					       herald_ws_rooms_budget_entry_get_address(&client->budget),
+					       error))
+		return FALSE;
 	user = g_hash_table_lookup(hub->users, user_id);
 	if (user != NULL && user->count >= hub->limits.max_connections_per_user) {
 		g_set_error_literal(error,
@@ -1172,6 +1232,8 @@ herald_ws_rooms_client_register(HeraldWsRoomsClient *client,
 	herald_ws_rooms_client_join(client, personal);
 	client->registered = TRUE;
 	hub->n_registered[client->proto]++;
+	herald_ws_rooms_budget_remove_pending(hub->budget, &client->budget);
+	herald_ws_rooms_budget_add_connection(hub->budget, &client->budget);
 	if (user == NULL) {
 		user = g_new0(HeraldWsRoomsUser, 1);
 		user->role_room = g_strdup(client->role_room);
@@ -1189,6 +1251,7 @@ herald_ws_rooms_client_close(HeraldWsRoomsClient *client)
 	if (client->closed)
 		return;
 	client->closed = TRUE;
+	herald_ws_rooms_budget_remove_pending(client->hub->budget, &client->budget);
 	if (client->conn != NULL && client->conn->state == HERALD_WS_ROOMS_CONN_OPEN)
 		herald_ws_rooms_conn_close(client->conn,
 					   HERALD_WS_CLOSE_NORMAL,
@@ -1238,6 +1301,7 @@ herald_ws_rooms_client_reap(HeraldWsRoomsClient *client)
 		g_hash_table_remove(hub->sids, client->id);
 		herald_ws_rooms_hub_remember_ended(hub, client->id);
 	}
+	herald_ws_rooms_budget_release(hub->budget, &client->budget);
 	g_queue_unlink(&hub->clients, &client->link);
 	g_clear_pointer(&client->identity, herald_identity_unref);
 	g_free(client->role_room);
@@ -2093,18 +2157,22 @@ herald_ws_rooms_plain_closed_cb(HeraldWsRoomsConn *conn, gpointer user_data)
 void
 herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldWsRoomsConn *conn,
-			    HeraldIdentity *identity)
+			    HeraldIdentity *identity,
+			    const gchar *address)
 {
 	HeraldWsRoomsClient *client = herald_ws_rooms_client_new(self, HERALD_WS_ROOMS_PROTO_PLAIN);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *payload = NULL;
+
+	herald_ws_rooms_budget_set_address(self->budget, &client->budget, client, address);
 
 	client->conn = conn;
 	herald_ws_rooms_conn_set_handlers(conn,
 					  herald_ws_rooms_plain_message_cb,
 					  herald_ws_rooms_plain_closed_cb,
 					  client);
-	/* a race with another connection of the same user since the HTTP check */
+	/* a race with another connection of the same user (or address) since the
+	 * HTTP check */
 	if (!herald_ws_rooms_client_register(client, identity, &error)) {
 		herald_ws_rooms_conn_close(conn,
 					   HERALD_WS_CLOSE_TRY_AGAIN_LATER,
@@ -2332,6 +2400,7 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	g_autoptr(HeraldWsRoomsHub) self = g_new0(HeraldWsRoomsHub, 1);
 
 	self->epfd = -1;
+	self->budget = herald_ws_rooms_budget_new();
 	self->bus = g_object_ref(bus);
 	if (auth != NULL)
 		self->auth = g_object_ref(auth);
@@ -2368,6 +2437,10 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	self->limits.upgrade_timeout_ms = 10000;
 	self->limits.connect_timeout_ms = 45000;
 	self->limits.close_timeout_ms = 2000;
+	self->limits.max_packets_per_payload = 100;
+	self->limits.max_pending = 1000;
+	self->limits.max_pending_per_address = 32;
+	self->limits.max_connections_per_address = 1000;
 
 	self->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (self->epfd < 0) {
@@ -2508,6 +2581,7 @@ herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 	g_clear_pointer(&self->rooms, g_hash_table_unref);
 	g_clear_pointer(&self->users, g_hash_table_unref);
 	g_clear_pointer(&self->rejects, g_hash_table_unref);
+	g_clear_pointer(&self->budget, herald_ws_rooms_budget_free);
 	herald_ws_rooms_policy_free(self->policy);
 	herald_ws_rooms_limits_clear(&self->limits);
 	g_clear_object(&self->bus);
@@ -2571,6 +2645,7 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 			      self->n_registered[HERALD_WS_ROOMS_PROTO_SIO]);
 	g_variant_dict_insert_value(dict, "connections_by_protocol", g_variant_dict_end(&by_proto));
 	g_variant_dict_insert(dict, "sessions", "u", self->clients.length);
+	herald_ws_rooms_budget_add_stats(self->budget, dict);
 	g_variant_dict_insert(dict, "rooms", "u", g_hash_table_size(self->rooms));
 	g_variant_dict_insert(dict,
 			      "accepted_plain_total",

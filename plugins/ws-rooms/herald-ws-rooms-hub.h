@@ -3,6 +3,7 @@
 
 #include <herald.h>
 
+#include "herald-ws-rooms-budget.h"
 #include "herald-ws-rooms-frame.h"
 #include "herald-ws-rooms-policy.h"
 #include "herald-ws-rooms-queue.h"
@@ -66,12 +67,21 @@ typedef struct {
 	guint64 upgrade_timeout_ms;
 	guint64 connect_timeout_ms;
 	guint64 close_timeout_ms;
+	guint64 max_packets_per_payload; /* Engine.IO polling POST */
+	guint64 max_pending;		 /* Socket.IO sessions before CONNECT */
+	guint64 max_pending_per_address;
+	guint64 max_connections_per_address; /* 0 = unlimited */
 	gchar *broadcast_room; /* (nullable) a room everyone is in */
 	gchar **allowed_origins;
 } HeraldWsRoomsLimits;
 
 void
 herald_ws_rooms_limits_clear(HeraldWsRoomsLimits *limits);
+
+/* the memory a queued packet of its own holds besides its bytes, counted in
+ * outgoing-buffer-bytes: the GBytes (40 bytes on 64-bit) and its payload,
+ * each with malloc's 16-byte header, and a list node (24 + 16), rounded up */
+#define HERALD_WS_ROOMS_ITEM_COST 128
 
 /* ------------------------------------------------------------------ conn */
 
@@ -159,6 +169,7 @@ struct _HeraldWsRoomsClient {
 	gdouble tokens;		 /* rate limit bucket */
 	gint64 tokens_at;
 	HeraldWsRoomsEio *eio; /* (nullable) Socket.IO state */
+	HeraldWsRoomsBudgetEntry budget; /* source address, pending state */
 };
 
 HeraldWsRoomsClient *
@@ -265,6 +276,10 @@ gboolean
 herald_ws_rooms_hub_sid_recently_ended(HeraldWsRoomsHub *self, const gchar *sid);
 void
 herald_ws_rooms_hub_wake(HeraldWsRoomsHub *self);
+HeraldWsRoomsBudget *
+herald_ws_rooms_hub_get_budget(HeraldWsRoomsHub *self);
+gboolean
+herald_ws_rooms_hub_check_address(HeraldWsRoomsHub *self, const gchar *address, GError **error);
 
 /* hooks implemented by herald-ws-rooms-eio.c */
 void
@@ -287,6 +302,7 @@ herald_ws_rooms_eio_get_socket_id(HeraldWsRoomsClient *client);
 void
 herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldWsRoomsConn *conn,
-			    HeraldIdentity *identity);
+			    HeraldIdentity *identity,
+			    const gchar *address);
 
 G_END_DECLS

@@ -14,6 +14,8 @@ struct _HeraldWsRoomsPlugin {
 	HeraldWsRoomsHub *hub; /* (owned) (nullable) until startup */
 	gulong deliver_id;
 	gulong count_id;
+	gulong pending_id;
+	gchar *sio_prefix;    /* (nullable) the Socket.IO route */
 	GTask *shutdown_task; /* (owned) (nullable) */
 	guint shutdown_poll_id;
 	gint64 shutdown_deadline;
@@ -46,7 +48,7 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      10000000,
      NULL,
      0,
-     "connections and Socket.IO sessions in total; more get HTTP 503"},
+     "authenticated connections (plain and Socket.IO) in total; more get HTTP 503 (Socket.IO sessions before their CONNECT count in max-pending instead)"},
     {"max-connections-per-user",
      HERALD_CONFIG_UINT,
      "10",
@@ -126,7 +128,39 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      104857600,
      NULL,
      0,
-     "Engine.IO: largest polling POST body (413 above) and polling response"},
+     "Engine.IO: largest polling POST body (413 as soon as it passes it) and polling response"},
+    {"max-packets-per-payload",
+     HERALD_CONFIG_UINT,
+     "100",
+     1,
+     100000,
+     NULL,
+     0,
+     "Engine.IO: packets in one polling POST; more get HTTP 400 (code 3) and end the session"},
+    {"max-pending",
+     HERALD_CONFIG_UINT,
+     "1000",
+     1,
+     10000000,
+     NULL,
+     0,
+     "Socket.IO sessions without a successful CONNECT yet; one more evicts the oldest of them"},
+    {"max-pending-per-address",
+     HERALD_CONFIG_UINT,
+     "32",
+     1,
+     10000000,
+     NULL,
+     0,
+     "Socket.IO sessions without a successful CONNECT from one source address; one more evicts that address's oldest"},
+    {"max-connections-per-address",
+     HERALD_CONFIG_UINT,
+     "1000",
+     0,
+     10000000,
+     NULL,
+     0,
+     "authenticated connections from one source address (0 = unlimited); more get HTTP 503 (Socket.IO: a refused CONNECT); leaves room for an office or carrier NAT"},
     {"upgrade-timeout-ms",
      HERALD_CONFIG_UINT,
      "10000",
@@ -207,6 +241,13 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	limits.upgrade_timeout_ms = herald_plugin_get_config_uint64(plugin, "upgrade-timeout-ms");
 	limits.connect_timeout_ms = herald_plugin_get_config_uint64(plugin, "connect-timeout-ms");
 	limits.close_timeout_ms = herald_plugin_get_config_uint64(plugin, "close-timeout-ms");
+	limits.max_packets_per_payload =
+	    herald_plugin_get_config_uint64(plugin, "max-packets-per-payload");
+	limits.max_pending = herald_plugin_get_config_uint64(plugin, "max-pending");
+	limits.max_pending_per_address =
+	    herald_plugin_get_config_uint64(plugin, "max-pending-per-address");
+	limits.max_connections_per_address =
+	    herald_plugin_get_config_uint64(plugin, "max-connections-per-address");
 	limits.allowed_origins = herald_plugin_get_config_strv(plugin, "allowed-origins");
 	limits.broadcast_room = broadcast != NULL && broadcast[0] != '\0' ? g_strdup(broadcast)
 									  : NULL;
@@ -218,7 +259,29 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	herald_ws_rooms_limits_clear(&limits);
 	herald_ws_rooms_hub_set_writer_threads(self->hub, writer_threads);
 	herald_ws_rooms_hub_set_policy(self->hub, g_steal_pointer(&policy));
+	/* a polling POST is refused by the host as soon as it passes max-payload,
+	 * before more of it is buffered */
+	if (self->sio_prefix != NULL)
+		herald_host_set_http_route_max_bytes(herald_plugin_get_host(plugin),
+						     plugin,
+						     self->sio_prefix,
+						     herald_ws_rooms_hub_get_limits(self->hub)
+							 ->max_payload);
 	return TRUE;
+}
+
+typedef struct {
+	HeraldIdentity *identity;
+	gchar *address; /* (nullable) */
+} HeraldWsRoomsPlainUpgrade;
+
+static void
+herald_ws_rooms_plugin_plain_upgrade_free(gpointer data)
+{
+	HeraldWsRoomsPlainUpgrade *up = data;
+	herald_identity_unref(up->identity);
+	g_free(up->address);
+	g_free(up);
 }
 
 static void
@@ -226,7 +289,8 @@ herald_ws_rooms_plugin_adopt_plain_cb(HeraldWsRoomsHub *hub,
 				      HeraldWsRoomsConn *conn,
 				      gpointer user_data)
 {
-	herald_ws_rooms_plain_start(hub, conn, user_data);
+	HeraldWsRoomsPlainUpgrade *up = user_data;
+	herald_ws_rooms_plain_start(hub, conn, up->identity, up->address);
 }
 
 /* GET /ws: authenticate, check Origin and limits, then 101 and take over */
@@ -243,6 +307,8 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 	g_autofree gchar *token = herald_http_get_token(msg);
 	g_autoptr(HeraldIdentity) identity = NULL;
 	g_autoptr(GError) error = NULL;
+	const gchar *address = soup_server_message_get_remote_host(msg);
+	HeraldWsRoomsPlainUpgrade *up;
 
 	if (token == NULL) {
 		herald_ws_rooms_hub_count_reject(self->hub, "missing_token");
@@ -286,12 +352,19 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 		herald_http_reply_error(msg, error);
 		return;
 	}
+	if (!herald_ws_rooms_hub_check_address(self->hub, address, &error)) {
+		herald_http_reply_error(msg, error);
+		return;
+	}
+	up = g_new0(HeraldWsRoomsPlainUpgrade, 1);
+	up->identity = herald_identity_ref(identity);
+	up->address = g_strdup(address);
 	if (!herald_ws_rooms_hub_upgrade(self->hub,
 					 msg,
 					 HERALD_WS_ROOMS_PROTO_PLAIN,
 					 herald_ws_rooms_plugin_adopt_plain_cb,
-					 herald_identity_ref(identity),
-					 (GDestroyNotify)herald_identity_unref,
+					 up,
+					 herald_ws_rooms_plugin_plain_upgrade_free,
 					 &error)) {
 		herald_ws_rooms_hub_count_reject(self->hub, "bad_handshake");
 		herald_http_reply_error(msg, error);
@@ -321,6 +394,13 @@ herald_ws_rooms_plugin_count_cb(HeraldBus *bus, const gchar *user_id, gpointer u
 {
 	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
 	return herald_ws_rooms_hub_count(self->hub, user_id);
+}
+
+static guint
+herald_ws_rooms_plugin_count_pending_cb(HeraldBus *bus, gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	return herald_ws_rooms_budget_get_n_pending(herald_ws_rooms_hub_get_budget(self->hub));
 }
 
 static gboolean
@@ -378,6 +458,12 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 					   HERALD_HTTP_AUTH_NONE,
 					   herald_ws_rooms_plugin_sio_cb,
 					   self);
+		self->sio_prefix = g_steal_pointer(&prefix);
+		herald_host_set_http_route_max_bytes(host,
+						     plugin,
+						     self->sio_prefix,
+						     herald_ws_rooms_hub_get_limits(self->hub)
+							 ->max_payload);
 	}
 	self->deliver_id =
 	    g_signal_connect(bus, "deliver", G_CALLBACK(herald_ws_rooms_plugin_deliver_cb), self);
@@ -385,6 +471,10 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 					  "count-connections",
 					  G_CALLBACK(herald_ws_rooms_plugin_count_cb),
 					  self);
+	self->pending_id = g_signal_connect(bus,
+					    "count-pending",
+					    G_CALLBACK(herald_ws_rooms_plugin_count_pending_cb),
+					    self);
 	return TRUE;
 }
 
@@ -406,6 +496,7 @@ herald_ws_rooms_plugin_disconnect_bus(HeraldWsRoomsPlugin *self)
 		return;
 	g_clear_signal_handler(&self->deliver_id, bus);
 	g_clear_signal_handler(&self->count_id, bus);
+	g_clear_signal_handler(&self->pending_id, bus);
 }
 
 static gboolean
@@ -497,6 +588,7 @@ herald_ws_rooms_plugin_dispose(GObject *object)
 		g_clear_object(&self->shutdown_task);
 	}
 	g_clear_pointer(&self->hub, herald_ws_rooms_hub_free);
+	g_clear_pointer(&self->sio_prefix, g_free);
 	G_OBJECT_CLASS(herald_ws_rooms_plugin_parent_class)->dispose(object);
 }
 

@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <jwt.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -361,22 +363,17 @@ raw_fill(RawClient *raw)
 /* handshake by hand; on 101 the client is ready for frames. @rcvbuf, when not
  * 0, fixes the receive buffer before connecting (no autotuning), so that a
  * client that does not read stops the server's writes early */
-static RawClient *
-raw_client_connect_full(HeraldTestDaemon *daemon,
-			const gchar *path_query,
-			const gchar *headers,
-			gint rcvbuf)
+/* a TCP socket to heraldd from the loopback address @local (NULL:
+ * 127.0.0.1); the whole of 127/8 is loopback, so tests can play several
+ * source addresses */
+static GSocket *
+raw_socket_from(HeraldTestDaemon *daemon, const gchar *local, gint rcvbuf)
 {
-	RawClient *raw = g_new0(RawClient, 1);
 	g_autoptr(GSocket) socket = NULL;
 	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
 	g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(loopback, daemon->port);
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *req = NULL;
-	guint8 *end;
 
-	raw->in = g_byte_array_new();
-	herald_ws_parser_init(&raw->parser, 256 * 1024 * 1024, FALSE);
 	socket = g_socket_new(G_SOCKET_FAMILY_IPV4,
 			      G_SOCKET_TYPE_STREAM,
 			      G_SOCKET_PROTOCOL_TCP,
@@ -385,8 +382,49 @@ raw_client_connect_full(HeraldTestDaemon *daemon,
 	if (rcvbuf > 0)
 		g_assert_true(g_socket_set_option(socket, SOL_SOCKET, SO_RCVBUF, rcvbuf, &error));
 	g_assert_no_error(error);
+	if (local != NULL) {
+		g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(local);
+		g_autoptr(GSocketAddress) bind_addr = g_inet_socket_address_new(inet, 0);
+		g_assert_true(g_socket_bind(socket, bind_addr, FALSE, &error));
+		g_assert_no_error(error);
+	}
 	g_assert_true(g_socket_connect(socket, addr, NULL, &error));
 	g_assert_no_error(error);
+	g_socket_set_timeout(socket, 20);
+	return g_steal_pointer(&socket);
+}
+
+static RawClient *
+raw_client_connect_from(HeraldTestDaemon *daemon,
+			const gchar *local,
+			const gchar *path_query,
+			const gchar *headers,
+			gint rcvbuf);
+
+static RawClient *
+raw_client_connect_full(HeraldTestDaemon *daemon,
+			const gchar *path_query,
+			const gchar *headers,
+			gint rcvbuf)
+{
+	return raw_client_connect_from(daemon, NULL, path_query, headers, rcvbuf);
+}
+
+static RawClient *
+raw_client_connect_from(HeraldTestDaemon *daemon,
+			const gchar *local,
+			const gchar *path_query,
+			const gchar *headers,
+			gint rcvbuf)
+{
+	RawClient *raw = g_new0(RawClient, 1);
+	g_autoptr(GSocket) socket = NULL;
+	g_autofree gchar *req = NULL;
+	guint8 *end;
+
+	raw->in = g_byte_array_new();
+	herald_ws_parser_init(&raw->parser, 256 * 1024 * 1024, FALSE);
+	socket = raw_socket_from(daemon, local, rcvbuf);
 	raw->conn = g_socket_connection_factory_create_connection(socket);
 	raw->socket = g_socket_connection_get_socket(raw->conn);
 	g_socket_set_timeout(raw->socket, 20);
@@ -1640,6 +1678,19 @@ eio_assert_error(guint status, gchar **body, guint want_status, gint want_code)
 	g_assert_cmpint(herald_test_json_get_int(node, "code"), ==, want_code);
 }
 
+/* a body over max-payload is refused by the host while it streams in, with
+ * its own JSON error; the Engine.IO session is not touched */
+static void
+eio_assert_host_too_large(guint status, gchar **body)
+{
+	g_autoptr(JsonNode) node = NULL;
+	g_assert_cmpuint(status, ==, 413);
+	g_assert_nonnull(*body);
+	node = herald_test_parse_json(*body);
+	g_assert_cmpstr(herald_test_json_get_string(node, "error"), ==, "too_large");
+	g_assert_nonnull(herald_test_json_get_string(node, "message"));
+}
+
 static void
 eio_bad_requests_func(void)
 {
@@ -1692,7 +1743,7 @@ eio_bad_requests_func(void)
 		g_autofree gchar *out2 = NULL;
 		g_autofree gchar *out3 = NULL;
 		g_autofree gchar *out4 = NULL;
-		eio_assert_error(eio_http(daemon, "POST", query, big, &out), &out, 413, 3);
+		eio_assert_host_too_large(eio_http(daemon, "POST", query, big, &out), &out);
 		g_assert_cmpuint(eio_http(daemon, "POST", query, "6", &out2), ==, 200);
 		g_assert_cmpstr(out2, ==, "ok");
 		eio_assert_error(eio_http(daemon, "POST", query, "abc", &out3), &out3, 400, 3);
@@ -2329,6 +2380,507 @@ eio_polling_ping_timeout_func(void)
 
 /* SIGTERM: every client gets a close frame 1001 (Socket.IO first `41`), and
  * heraldd exits 0 (no leak) once they are out */
+/* ------------------------------------------- hostile Engine.IO clients */
+
+/* VmRSS of heraldd in KiB */
+static guint64
+daemon_rss_kib(HeraldTestDaemon *daemon)
+{
+	g_autofree gchar *path =
+	    g_strdup_printf("/proc/%s/status", g_subprocess_get_identifier(daemon->process));
+	g_autofree gchar *contents = NULL;
+	const gchar *line;
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	line = strstr(contents, "VmRSS:");
+	g_assert_nonnull(line);
+	return g_ascii_strtoull(line + strlen("VmRSS:"), NULL, 10);
+}
+
+/* a polling payload: @n copies of @packet joined by \x1e */
+static gchar *
+eio_payload(const gchar *packet, guint n)
+{
+	GString *out = g_string_new(NULL);
+	for (guint i = 0; i < n; i++) {
+		if (i > 0)
+			g_string_append_c(out, '\x1e');
+		g_string_append(out, packet);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* the session is closed: its poll gets `1` (or, gone already, code 1), any
+ * later request 400 "Session ID unknown" */
+static void
+eio_assert_session_closed(HeraldTestDaemon *daemon, const gchar *query)
+{
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *out2 = NULL;
+	guint status = eio_http(daemon, "GET", query, NULL, &out);
+	if (status == 200)
+		g_assert_true(g_str_has_suffix(out, "1"));
+	else
+		eio_assert_error(status, &out, 400, 1);
+	eio_assert_error(eio_http(daemon, "GET", query, NULL, &out2), &out2, 400, 1);
+}
+
+/* max-packets-per-payload, one pong at most, and what 500,000 pings cost */
+static void
+eio_payload_packets_func(void)
+{
+	/* pings within the rate limit here: the limit has its own test */
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("max-packets-per-payload=100\nrate-limit=1000\nrate-burst=1000");
+	g_autoptr(JsonNode) stats = NULL;
+
+	{
+		/* exactly 100 packets pass, 101 end the session */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *hundred = eio_payload("6", 100);
+		g_autofree gchar *more = eio_payload("6", 101);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, hundred, &out), ==, 200);
+		g_assert_cmpstr(out, ==, "ok");
+		eio_assert_error(eio_http(daemon, "POST", query, more, &out2), &out2, 400, 3);
+		eio_assert_session_closed(daemon, query);
+	}
+	{
+		/* 500,000 pings in one POST (999,999 bytes, under max-payload):
+		 * refused before any is split or answered */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *pings = eio_payload("2", 500000);
+		g_autofree gchar *out = NULL;
+		guint64 before, after;
+
+		g_assert_cmpuint(strlen(pings), ==, 999999);
+		before = daemon_rss_kib(daemon);
+		eio_assert_error(eio_http(daemon, "POST", query, pings, &out), &out, 400, 3);
+		after = daemon_rss_kib(daemon);
+		g_test_message("RSS before %" G_GUINT64_FORMAT " KiB, after %" G_GUINT64_FORMAT
+			       " KiB",
+			       before,
+			       after);
+		/* the body itself is buffered (1 MB, twice); 500,000 pongs were
+		 * 240 MiB */
+		g_assert_cmpuint(after, <, before + 8 * 1024);
+		eio_assert_session_closed(daemon, query);
+	}
+	{
+		/* 50 pings queue one pong; the session goes on */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *pings = eio_payload("2", 50);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_autofree gchar *out3 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, pings, &out), ==, 200);
+		g_assert_cmpstr(out, ==, "ok");
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_cmpstr(out2, ==, "3");
+		/* a later ping gets its pong again */
+		g_free(out);
+		out = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, "2probe", &out), ==, 200);
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out3), ==, 200);
+		g_assert_cmpstr(out3, ==, "3probe");
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "eio_payload_too_many_packets_total"), ==, 2);
+	g_assert_cmpuint(stats_get(stats, "closes_total.protocol_error"), ==, 2);
+	stop_daemon(daemon);
+}
+
+/* pings count toward rate-limit like messages, on both transports */
+static void
+eio_ping_rate_limit_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("rate-limit=5\nrate-burst=5");
+	g_autofree gchar *token = make_token("1", "ADMIN", 3600);
+	g_autoptr(JsonNode) stats = NULL;
+
+	{
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *pings = eio_payload("2", 10);
+		g_autofree gchar *out = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, pings, &out), ==, 200);
+		eio_assert_session_closed(daemon, query);
+	}
+	{
+		g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+		g_autoptr(GByteArray) payload = g_byte_array_new();
+		g_autofree gchar *last = NULL;
+		guint8 opcode = 0;
+		guint16 code = 0;
+		guint n_pongs = 0;
+		for (guint i = 0; i < 30; i++)
+			raw_send_text(raw, "2");
+		while (raw_next(raw, &opcode, payload, &code) &&
+		       opcode != HERALD_WS_OPCODE_CLOSE) {
+			g_free(last);
+			last = g_strndup((const gchar *)payload->data, payload->len);
+			if (g_strcmp0(last, "3") == 0)
+				n_pongs++;
+		}
+		g_assert_cmpuint(opcode, ==, HERALD_WS_OPCODE_CLOSE);
+		g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_RATE_LIMITED);
+		g_assert_cmpstr(last, ==, "41");
+		g_assert_cmpuint(n_pongs, <=, 5);
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "closes_total.rate_limited"), ==, 2);
+	stop_daemon(daemon);
+}
+
+/* a 10 MB POST over max-payload gets the host's 413 (Content-Length over
+ * the route's limit: nothing of it is buffered) and the session survives.
+ * With the host answering such a request at once and closing (see
+ * [host] in the README), the client sees the answer while it is still
+ * sending; the loop stops there */
+static void
+eio_post_too_large_streaming_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("max-payload=65536");
+	g_autofree gchar *sid = eio_handshake(daemon);
+	g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	g_autoptr(GSocket) socket = raw_socket_from(daemon, NULL, 0);
+	gint sndbuf = 65536;
+	g_autofree gchar *head =
+	    g_strdup_printf("POST /socket.io/?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			    "Content-Type: text/plain;charset=UTF-8\r\n"
+			    "Content-Length: 10485760\r\n\r\n",
+			    query);
+	g_autofree gchar *chunk = g_strnfill(65536, '6');
+	g_autoptr(GString) reply = g_string_new(NULL);
+	gsize sent = 0;
+	gboolean answered = FALSE;
+	gint fd = g_socket_get_fd(socket);
+	g_autofree gchar *out = NULL;
+
+	/* a small send buffer, and 16 KiB at a time with a look for the answer
+	 * in between: the loopback's buffers alone could take most of 10 MB */
+	g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), ==, 0);
+	g_assert_cmpint(send(fd, head, strlen(head), MSG_NOSIGNAL), ==, (gssize)strlen(head));
+	/* bounded: at most the whole body */
+	while (sent < 10485760) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		gssize n;
+		if (poll(&pfd, 1, 5) == 1) {
+			answered = TRUE;
+			break;
+		}
+		n = send(fd, chunk, MIN(16384, 10485760 - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			/* reset by the server: it stopped reading */
+			answered = TRUE;
+			break;
+		}
+		sent += (gsize)n;
+	}
+	g_test_message("sent %" G_GSIZE_FORMAT " bytes of 10485760 before the answer (%s)",
+		       sent,
+		       answered ? "early" : "after the body");
+	g_assert_cmpuint(sent, <=, 10485760);
+	/* the answer, when a reset did not swallow it, is the host's 413 */
+	for (;;) {
+		gchar buf[4096];
+		gssize n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		g_string_append_len(reply, buf, n);
+	}
+	if (reply->len > 0) {
+		g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 413"));
+		g_assert_nonnull(strstr(reply->str, "\"too_large\""));
+	}
+	{
+		/* refused by the host on its Content-Length (counted there),
+		 * never handed to Engine.IO */
+		g_autoptr(JsonNode) stats = get_stats(daemon);
+		g_assert_cmpint(herald_test_json_get_int(stats, "http_too_large_total"), ==, 1);
+	}
+	/* the session survives a refused POST, as with the reference server */
+	g_assert_cmpuint(eio_http(daemon, "POST", query, "6", &out), ==, 200);
+	g_assert_cmpstr(out, ==, "ok");
+	stop_daemon(daemon);
+}
+
+/* one polling request from the loopback address @local; Connection: close */
+static guint
+eio_http_from(HeraldTestDaemon *daemon,
+	      const gchar *local,
+	      const gchar *method,
+	      const gchar *query,
+	      const gchar *body,
+	      gchar **out)
+{
+	g_autoptr(GSocket) socket = raw_socket_from(daemon, local, 0);
+	g_autofree gchar *req =
+	    g_strdup_printf("%s /socket.io/?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			    "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n"
+			    "Connection: close\r\n\r\n%s",
+			    method,
+			    query,
+			    body != NULL ? strlen(body) : 0,
+			    body != NULL ? body : "");
+	g_autoptr(GString) in = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	const gchar *end;
+
+	g_assert_cmpint(g_socket_send(socket, req, strlen(req), NULL, &error), ==, (gssize)strlen(req));
+	for (;;) {
+		gchar buf[4096];
+		gssize n = g_socket_receive(socket, buf, sizeof(buf), NULL, NULL);
+		if (n <= 0)
+			break;
+		g_string_append_len(in, buf, n);
+	}
+	g_assert_cmpuint(in->len, >, 12);
+	end = strstr(in->str, "\r\n\r\n");
+	g_assert_nonnull(end);
+	*out = g_strdup(end + 4);
+	return (guint)g_ascii_strtoull(in->str + 9, NULL, 10);
+}
+
+static gchar *
+eio_handshake_from(HeraldTestDaemon *daemon, const gchar *local)
+{
+	g_autofree gchar *out = NULL;
+	g_autoptr(JsonNode) open = NULL;
+	g_assert_cmpuint(eio_http_from(daemon, local, "GET", "EIO=4&transport=polling", NULL, &out),
+			 ==,
+			 200);
+	g_assert_true(g_str_has_prefix(out, "0{"));
+	open = herald_test_parse_json(out + 1);
+	return g_strdup(herald_test_json_get_string(open, "sid"));
+}
+
+static gboolean
+eio_session_alive(HeraldTestDaemon *daemon, const gchar *sid)
+{
+	g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	g_autofree gchar *out = NULL;
+	guint status = eio_http(daemon, "POST", query, "6", &out);
+	if (status == 200)
+		return TRUE;
+	eio_assert_error(status, &out, 400, 1);
+	return FALSE;
+}
+
+/* sessions without CONNECT: the oldest makes room, per address and in total,
+ * and they are not counted in max-connections */
+static void
+eio_pending_budget_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("max-pending=5\nmax-pending-per-address=3\nmax-connections=1");
+	g_autofree gchar *token = make_token("7", "ADMIN", 3600);
+	g_autofree gchar *connect = g_strdup_printf("40{\"token\":\"%s\"}", token);
+	gchar *a[4];
+	gchar *b[3];
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(JsonNode) health = NULL;
+
+	/* 127.0.0.1: the fourth evicts the first of that address */
+	for (guint i = 0; i < 4; i++)
+		a[i] = eio_handshake_from(daemon, "127.0.0.1");
+	g_assert_false(eio_session_alive(daemon, a[0]));
+	for (guint i = 1; i < 4; i++)
+		g_assert_true(eio_session_alive(daemon, a[i]));
+	/* 127.0.0.2: two fit (5 in total), the third evicts the oldest of all */
+	for (guint i = 0; i < 3; i++)
+		b[i] = eio_handshake_from(daemon, "127.0.0.2");
+	g_assert_false(eio_session_alive(daemon, a[1]));
+	g_assert_true(eio_session_alive(daemon, a[2]));
+	for (guint i = 0; i < 3; i++)
+		g_assert_true(eio_session_alive(daemon, b[i]));
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "pending_sessions"), ==, 5);
+	g_assert_cmpuint(stats_get(stats, "pending_evicted_total"), ==, 2);
+	g_assert_cmpuint(stats_get(stats, "closes_total.server_full"), ==, 2);
+	{
+		/* /health shows them */
+		g_autofree gchar *url = g_strdup_printf("%s/health", daemon->base_url);
+		g_autofree gchar *out = NULL;
+		g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &out, NULL), ==, 200);
+		health = herald_test_parse_json(out);
+		g_assert_cmpint(herald_test_json_get_int(health, "pending"), ==, 5);
+	}
+	{
+		/* a CONNECT with a valid token: a user, no longer pending, and
+		 * max-connections=1 is not filled by the five pending sessions */
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", a[3]);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, connect, &out), ==, 200);
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_true(g_str_has_prefix(out2, "40{\"sid\":"));
+	}
+	{
+		/* the one user fills max-connections: another CONNECT is refused
+		 * (`44`), the session stays pending */
+		g_autofree gchar *token2 = make_token("8", "ADMIN", 3600);
+		g_autofree gchar *connect2 = g_strdup_printf("40{\"token\":\"%s\"}", token2);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", b[0]);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, connect2, &out), ==, 200);
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_true(g_str_has_prefix(out2, "44{\"message\":\"server full\""));
+	}
+	g_clear_pointer(&stats, json_node_unref);
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "pending_sessions"), ==, 4);
+	g_assert_cmpuint(stats_get(stats, "connections"), ==, 1);
+	for (guint i = 0; i < 4; i++)
+		g_free(a[i]);
+	for (guint i = 0; i < 3; i++)
+		g_free(b[i]);
+	stop_daemon(daemon);
+}
+
+static gboolean
+has_one_connection(gpointer user_data)
+{
+	g_autoptr(JsonNode) stats = get_stats(user_data);
+	return stats_get(stats, "connections") == 1;
+}
+
+/* max-connections-per-address: 503 before the upgrade, `44` on CONNECT */
+static void
+plain_per_address_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon("max-connections-per-address=2");
+	g_autoptr(RawClient) one = raw_client_open(daemon, "1", "ADMIN");
+	g_autoptr(RawClient) two = raw_client_open(daemon, "2", "ADMIN");
+	g_autofree gchar *token3 = make_token("3", "ADMIN", 3600);
+	g_autofree gchar *path3 = g_strdup_printf("/ws?token=%s", token3);
+	g_autoptr(JsonNode) stats = NULL;
+
+	{
+		/* a third from 127.0.0.1: 503 JSON */
+		g_autoptr(RawClient) three = raw_client_connect(daemon, path3, NULL);
+		g_autoptr(JsonNode) body = NULL;
+		g_assert_cmpuint(three->status, ==, 503);
+		body = raw_error_body(three);
+		g_assert_cmpstr(herald_test_json_get_string(body, "error"), ==, "server_full");
+		g_assert_nonnull(herald_test_json_get_string(body, "message"));
+	}
+	{
+		/* from 127.0.0.2 it fits */
+		g_autoptr(RawClient) other = raw_client_connect_from(daemon, "127.0.0.2", path3, NULL, 0);
+		g_autoptr(JsonNode) connected = NULL;
+		g_assert_cmpuint(other->status, ==, 101);
+		connected = raw_next_json(other);
+		g_assert_cmpstr(herald_test_json_get_string(connected, "type"), ==, "connected");
+	}
+	{
+		/* Socket.IO from 127.0.0.1: the handshake is pending (not
+		 * counted), its CONNECT is refused */
+		g_autofree gchar *sid = eio_handshake(daemon);
+		g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+		g_autofree gchar *connect = g_strdup_printf("40{\"token\":\"%s\"}", token3);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_autoptr(JsonNode) refusal = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, connect, &out), ==, 200);
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_true(g_str_has_prefix(out2, "44{"));
+		refusal = herald_test_parse_json(out2 + 2);
+		g_assert_cmpstr(herald_test_json_get_string(refusal, "data.code"), ==, "server_full");
+	}
+	/* a freed slot is reused */
+	g_clear_pointer(&one, raw_client_free);
+	g_assert_true(herald_test_wait_until(has_one_connection, daemon, WAIT_MS));
+	{
+		g_autoptr(RawClient) again = raw_client_connect(daemon, path3, NULL);
+		g_assert_cmpuint(again->status, ==, 101);
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "refused_per_address_total"), ==, 2);
+	stop_daemon(daemon);
+}
+
+/* the new limits: out-of-range values refused with their location; a reload
+ * moves the Socket.IO route's body limit with max-payload */
+static void
+eio_limits_config_func(void)
+{
+	struct {
+		const gchar *line;
+		const gchar *expect;
+	} bad[] = {
+	    {"max-packets-per-payload=0", "max-packets-per-payload: 0 is out of range (1 to 100000)"},
+	    {"max-packets-per-payload=100001",
+	     "max-packets-per-payload: 100001 is out of range (1 to 100000)"},
+	    {"max-pending=0", "max-pending: 0 is out of range (1 to 10000000)"},
+	    {"max-pending-per-address=abc",
+	     "max-pending-per-address: 'abc' is not a whole number from 1 to 10000000"},
+	    {"max-connections-per-address=10000001",
+	     "max-connections-per-address: 10000001 is out of range (0 to 10000000)"},
+	};
+	g_autoptr(HeraldTestDaemon) daemon = NULL;
+	g_autofree gchar *sid = NULL;
+	g_autofree gchar *query = NULL;
+	const gchar *ping = "2";
+	g_autofree gchar *big = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *dir = herald_test_mkdtemp();
+		g_autofree gchar *body = g_strdup_printf(
+		    "[host]\nplugins=ws-rooms\ndbus=none\n[ws-rooms]\n%s\n", bad[i].line);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", body);
+		g_autofree gchar *expect = g_strdup_printf("%s:ws-rooms:%s", fn, bad[i].expect);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("expected '%s' in:\n%s", expect, err);
+		herald_test_rm_rf(dir);
+	}
+
+	/* one ping with 2,999 bytes of data: 3,000 bytes */
+	{
+		g_autofree gchar *data = g_strnfill(2999, 'x');
+		big = g_strconcat(ping, data, NULL);
+	}
+	daemon = start_daemon("max-payload=2048");
+	sid = eio_handshake(daemon);
+	query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	{
+		g_autofree gchar *out = NULL;
+		eio_assert_host_too_large(eio_http(daemon, "POST", query, big, &out), &out);
+	}
+	g_assert_true(g_file_get_contents(daemon->config_file, &config, NULL, &error));
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *updated = g_strdup_printf("%s\n[ws-rooms]\nmax-payload=4096\n", config);
+		g_assert_true(g_file_set_contents(daemon->config_file, updated, -1, &error));
+		g_assert_no_error(error);
+	}
+	herald_test_daemon_signal(daemon, SIGHUP);
+	g_assert_true(herald_test_daemon_wait_log(daemon, "configuration reloaded", WAIT_MS));
+	{
+		/* the same POST passes now, and its pong comes back */
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *out2 = NULL;
+		g_assert_cmpuint(eio_http(daemon, "POST", query, big, &out), ==, 200);
+		g_assert_cmpstr(out, ==, "ok");
+		g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &out2), ==, 200);
+		g_assert_cmpuint(strlen(out2), ==, 3000);
+		g_assert_true(g_str_has_prefix(out2, "3xxx"));
+	}
+	stop_daemon(daemon);
+}
+
 static void
 shutdown_func(void)
 {
@@ -2617,6 +3169,13 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/sio/raw-limits", sio_raw_limits_func);
 	g_test_add_func("/herald/ws-rooms/sio/raw-upgrade", sio_raw_upgrade_func);
 	g_test_add_func("/herald/ws-rooms/plain/idle-timeout", plain_idle_timeout_func);
+	g_test_add_func("/herald/ws-rooms/eio/payload-packets", eio_payload_packets_func);
+	g_test_add_func("/herald/ws-rooms/eio/ping-rate-limit", eio_ping_rate_limit_func);
+	g_test_add_func("/herald/ws-rooms/eio/post-too-large-streaming",
+			eio_post_too_large_streaming_func);
+	g_test_add_func("/herald/ws-rooms/eio/pending-budget", eio_pending_budget_func);
+	g_test_add_func("/herald/ws-rooms/plain/per-address", plain_per_address_func);
+	g_test_add_func("/herald/ws-rooms/eio/limits-config", eio_limits_config_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
 	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
 	return g_test_run();

@@ -454,6 +454,16 @@ check_refresh(JsonNode *summary, JsonNode *stats)
 	g_assert_cmpint(stat_int(stats, "refresh_rooms_left_total"), ==, 6);
 }
 
+static void
+check_pending_flood(JsonNode *summary, JsonNode *stats)
+{
+	g_assert_cmpint(herald_test_json_get_int(summary, "pending_after_flood"), <=, 100);
+	g_assert_cmpint(herald_test_json_get_int(summary, "evicted"), >=, 1900);
+	g_assert_cmpint(stat_int(stats, "pending_evicted_total"), >=, 1900);
+	g_assert_cmpint(stat_int(stats, "pending_sessions"), ==, 0);
+	g_assert_cmpint(stat_int(stats, "closes_total.server_full"), >=, 1900);
+}
+
 static const Scenario scenarios[] = {
     {"plain-protocol.js", NULL, NULL, check_plain},
     {"sio-client.js", "default", NULL, check_sio_default},
@@ -488,6 +498,13 @@ static const Scenario scenarios[] = {
      check_max_connections},
     /* the write pass on three threads, whatever this machine's CPU count */
     {"fanout.js", NULL, "writer-threads=2\n", check_fanout},
+    /* the total budget evicts (not the per-address one: all from 127.0.0.1);
+     * the flood's last 100 end at the connect timeout */
+    {"sio-pending-flood.js",
+     NULL,
+     "max-pending=100\nmax-pending-per-address=100000\nconnect-timeout-ms=3000\n"
+     "close-timeout-ms=2000\n",
+     check_pending_flood},
 };
 
 static const gchar *paths[] = {
@@ -506,6 +523,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/slow-consumer",
     "/ws-rooms/node/max-connections",
     "/ws-rooms/node/fan-out",
+    "/ws-rooms/node/socketio-pending-flood",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(scenarios) == G_N_ELEMENTS(paths));

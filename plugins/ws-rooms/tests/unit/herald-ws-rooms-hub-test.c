@@ -155,7 +155,7 @@ connect_peer(Fixture *fx, const gchar *user, const gchar *role, const gchar *sel
 					       &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(peer->conn);
-	herald_ws_rooms_plain_start(fx->hub, peer->conn, identity);
+	herald_ws_rooms_plain_start(fx->hub, peer->conn, identity, NULL);
 	g_ptr_array_add(fx->peers, peer);
 	return peer;
 }
