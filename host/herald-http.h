@@ -74,5 +74,9 @@ gchar *
 herald_http_get_token(SoupServerMessage *msg);
 gboolean
 herald_http_peer_is_loopback(SoupServerMessage *msg);
+gboolean
+herald_http_client_is_local(SoupServerMessage *msg);
+gchar *
+herald_http_get_client_address(SoupServerMessage *msg);
 
 G_END_DECLS
