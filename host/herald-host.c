@@ -1206,6 +1206,22 @@ herald_host_reload(HeraldHost *self, gchar ***needs_restart, GError **error)
 			    summary->str);
 		return FALSE;
 	}
+	{
+		g_auto(GStrv) proxies = herald_config_get_strv(config, "host", "trusted-proxies");
+		for (guint i = 0; proxies != NULL && proxies[i] != NULL; i++) {
+			g_autoptr(GInetAddressMask) mask =
+			    herald_http_parse_trusted_proxy(proxies[i], &error_local);
+			if (mask == NULL) {
+				g_set_error(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_CONFIG,
+					    /* TRANSLATORS: reload refused; %s is the reason */
+					    _("configuration not reloaded: %s"),
+					    error_local->message);
+				return FALSE;
+			}
+		}
+	}
 	auth = herald_auth_new(config, &error_local);
 	if (auth == NULL && herald_host_auth_configured(config)) {
 		g_set_error(error,

@@ -12,10 +12,6 @@
 
 /* one sweep over the open connections enforces every deadline */
 #define HERALD_HTTP_SWEEP_MS 250
-/* a refused request whose body is at most this is read and dropped (the client
- * gets its answer on a connection it can still write to); a larger or chunked
- * one is not read: the answer goes out at once and the connection is closed */
-#define HERALD_HTTP_DRAIN_MAX_BYTES (64 * 1024)
 
 /* where a connection is in its current request */
 typedef enum {
@@ -232,6 +228,18 @@ herald_http_get_token(SoupServerMessage *msg)
 	return NULL;
 }
 
+/**
+ * herald_http_peer_is_loopback:
+ * @msg: a request
+ *
+ * Whether the TCP peer is loopback (or a unix socket). This says nothing about
+ * the client behind a reverse proxy on the same host: to trust a local caller,
+ * use herald_http_client_is_local().
+ *
+ * Returns: %TRUE for a loopback or unix socket peer
+ *
+ * Since: 0.1
+ */
 gboolean
 herald_http_peer_is_loopback(SoupServerMessage *msg)
 {
@@ -594,6 +602,8 @@ herald_http_close_now(HeraldHttp *self, SoupServerMessage *msg)
 		return;
 	g_object_set_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED, GUINT_TO_POINTER(status));
 	self->closed_early++;
+	/* what the kernel still holds is read by libsoup, and dropped */
+	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	if (socket == NULL || g_socket_is_closed(socket))
 		return;
 	conn = g_hash_table_lookup(self->conns, socket);
@@ -797,19 +807,24 @@ herald_http_got_headers_cb(SoupServerMessage *msg, gpointer user_data)
 	HeraldHttpRoute *route = g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE);
 	gint64 length = 0;
 
+	guint status = soup_server_message_get_status(msg);
+
 	if (conn != NULL) {
 		conn->phase = HERALD_HTTP_PHASE_BODY;
 		conn->idle = FALSE;
 		conn->phase_start = conn->last_progress = g_get_monotonic_time();
-		conn->streaming = route != NULL && (route->flags & HERALD_HTTP_ROUTE_STREAMING);
+		/* a refused upload's body is only drained: the ordinary deadlines */
+		conn->streaming =
+		    status == 0 && route != NULL && (route->flags & HERALD_HTTP_ROUTE_STREAMING);
 		g_set_object(&conn->msg, msg);
 	}
-	/* refused before the body (by the early handler, or by libsoup: an
-	 * encoded '..'): a large or endless body is not read */
-	if (soup_server_message_get_status(msg) != 0 && herald_http_has_body(msg, &length) &&
-	    (length < 0 || length > HERALD_HTTP_DRAIN_MAX_BYTES ||
-	     soup_server_message_get_status(msg) == SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE ||
-	     soup_server_message_get_status(msg) == SOUP_STATUS_BAD_REQUEST))
+	/* Refused before the body (by the early handler, or by libsoup: an
+	 * encoded '..'). A declared body up to [host] max-request-bytes is read
+	 * and dropped, so that an ordinary client, which sends its body before it
+	 * reads, gets the answer; an endless (chunked) or larger one is not read. */
+	if (status != 0 && herald_http_has_body(msg, &length) &&
+	    (length < 0 || (guint64)length > self->max_request_bytes ||
+	     status == SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE || status == SOUP_STATUS_BAD_REQUEST))
 		herald_http_close_now(self, msg);
 }
 
