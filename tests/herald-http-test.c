@@ -184,6 +184,67 @@ test_idle_closed_by_client(void)
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
 }
 
+/* sends 16 KiB chunks until the server answers or resets, at most 8 MiB;
+ * returns the bytes sent, the answer (read to EOF) in @reply */
+static gsize
+send_endless_chunked(GSocket *socket, GString *reply)
+{
+	g_autofree gchar *chunk = g_strdup_printf("4000\r\n%0*d\r\n", 0x4000, 0);
+	g_autoptr(GString) tail = NULL;
+	gsize sent = 0;
+
+	g_socket_set_blocking(socket, FALSE);
+	while (sent < 8 * 1024 * 1024) {
+		g_autoptr(GError) error = NULL;
+		gchar buf[4096];
+		gssize n = g_socket_send(socket, chunk, strlen(chunk), NULL, &error);
+		if (n > 0)
+			sent += (gsize)n;
+		else if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			break; /* reset */
+		g_clear_error(&error);
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, &error);
+		if (n > 0)
+			g_string_append_len(reply, buf, n);
+		if (n == 0 || (n < 0 && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
+			break;
+		if (n < 0)
+			g_usleep(1000);
+	}
+	g_socket_set_blocking(socket, TRUE);
+	tail = raw_read_to_eof(socket);
+	g_string_append_len(reply, tail->str, tail->len);
+	return sent;
+}
+
+/* a request refused before its body: an endless or oversized body is not read */
+static void
+test_refused_body_not_read(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autoptr(GSocket) chunked = raw_connect(daemon);
+	g_autoptr(GSocket) huge = raw_connect(daemon);
+	g_autoptr(GString) reply = g_string_new(NULL);
+	g_autoptr(GString) reply2 = NULL;
+	gsize sent;
+
+	/* no token, endless chunked body */
+	raw_send(chunked,
+		 "POST /api/events HTTP/1.1\r\nHost: x\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n");
+	sent = send_endless_chunked(chunked, reply);
+	g_assert_cmpuint(sent, <, 8 * 1024 * 1024);
+	assert_json_error(reply, "HTTP/1.1 401", "unauthorized");
+	/* no such endpoint, 100 GB announced: answered without a body byte */
+	raw_send(huge,
+		 "POST /nowhere HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Length: 100000000000\r\n\r\n");
+	reply2 = raw_read_to_eof(huge);
+	assert_json_error(reply2, "HTTP/1.1 404", "not_found");
+	g_assert_cmpint(stat_of(daemon, "http_closed_early_total"), ==, 2);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
 static void
 test_too_large(void)
 {
@@ -199,7 +260,6 @@ test_too_large(void)
 	g_autofree gchar *req2 = g_strdup_printf("%sTransfer-Encoding: chunked\r\n\r\n", head);
 	g_autoptr(GString) reply = NULL;
 	g_autoptr(GString) reply2 = g_string_new(NULL);
-	g_autofree gchar *chunk = NULL;
 	gsize sent = 0;
 
 	/* the answer comes without any body sent, then EOF */
@@ -209,31 +269,9 @@ test_too_large(void)
 
 	/* an endless chunked body: 413 once past the limit, the rest is not read */
 	raw_send(chunked, req2);
-	chunk = g_strdup_printf("4000\r\n%0*d\r\n", 0x4000, 0);
-	g_socket_set_blocking(chunked, FALSE);
-	while (sent < 4096 + 8 * 1024 * 1024) {
-		g_autoptr(GError) error = NULL;
-		gchar buf[4096];
-		gssize n = g_socket_send(chunked, chunk, strlen(chunk), NULL, &error);
-		if (n > 0)
-			sent += (gsize)n;
-		else if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-			break; /* reset */
-		g_clear_error(&error);
-		n = g_socket_receive(chunked, buf, sizeof(buf), NULL, &error);
-		if (n > 0)
-			g_string_append_len(reply2, buf, n);
-		if (n == 0 || (n < 0 && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
-			break;
-		if (n < 0)
-			g_usleep(1000);
-	}
-	g_socket_set_blocking(chunked, TRUE);
-	{
-		g_autoptr(GString) tail = raw_read_to_eof(chunked);
-		g_string_append_len(reply2, tail->str, tail->len);
-	}
-	g_assert_cmpuint(sent, <, 4096 + 8 * 1024 * 1024);
+	sent = send_endless_chunked(chunked, reply2);
+	g_printerr("# endless chunked body, limit 4096: %" G_GSIZE_FORMAT " bytes sent before EOF\n", sent);
+	g_assert_cmpuint(sent, <, 8 * 1024 * 1024);
 	assert_json_error(reply2, "HTTP/1.1 413", "too_large");
 	g_assert_cmpint(stat_of(daemon, "http_too_large_total"), ==, 2);
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
@@ -351,6 +389,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/http/keepalive", test_keepalive);
 	g_test_add_func("/herald/http/idle-closed-by-client", test_idle_closed_by_client);
 	g_test_add_func("/herald/http/too-large", test_too_large);
+	g_test_add_func("/herald/http/refused-body-not-read", test_refused_body_not_read);
 	g_test_add_func("/herald/http/bad-content-length", test_bad_content_length);
 	g_test_add_func("/herald/http/body-stalls", test_body_stalls);
 	g_test_add_func("/herald/http/trusted-proxies", test_trusted_proxies);
