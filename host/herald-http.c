@@ -1013,6 +1013,16 @@ herald_http_early_cb(SoupServer *server,
 
 	self->requests++;
 	herald_http_unprefill(msg);
+	/* tells keep-alive clients when an idle connection will be closed, so
+	 * they do not send on one that is being closed */
+	if (self->header_timeout_ms >= 2000 &&
+	    soup_message_headers_get_one(headers, "Upgrade") == NULL) {
+		g_autofree gchar *keep_alive =
+		    g_strdup_printf("timeout=%" G_GUINT64_FORMAT, self->header_timeout_ms / 1000 - 1);
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+					     "Keep-Alive",
+					     keep_alive);
+	}
 	if (!herald_http_content_length_valid(msg)) {
 		self->bad_length++;
 		herald_http_reply_error_literal(msg,
