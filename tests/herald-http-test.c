@@ -316,6 +316,48 @@ test_body_stalls(void)
 	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
 }
 
+/* a body that trickles in, a byte at a time, ends at body-timeout-ms */
+static void
+test_body_trickles(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("[host]\nbody-idle-timeout-ms=2000\nbody-timeout-ms=500\n");
+	g_autofree gchar *token = service_token();
+	g_autoptr(GSocket) socket = raw_connect(daemon);
+	g_autoptr(GString) reply = g_string_new(NULL);
+	g_autoptr(GString) tail = NULL;
+	g_autofree gchar *req = g_strdup_printf("POST /api/events HTTP/1.1\r\nHost: x\r\n"
+						"Authorization: Bearer %s\r\n"
+						"Content-Type: application/json\r\n"
+						"Content-Length: 1000\r\n\r\n",
+						token);
+	guint sent = 0;
+
+	raw_send(socket, req);
+	g_socket_set_blocking(socket, FALSE);
+	/* at most 10 s of trickling: the hang guard */
+	for (; sent < 100; sent++) {
+		g_autoptr(GError) error = NULL;
+		gchar buf[4096];
+		gssize n;
+		if (g_socket_send(socket, " ", 1, NULL, &error) < 0)
+			break;
+		g_usleep(100 * 1000);
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, &error);
+		if (n > 0)
+			g_string_append_len(reply, buf, n);
+		if (n >= 0 || !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			break;
+	}
+	g_socket_set_blocking(socket, TRUE);
+	tail = raw_read_to_eof(socket);
+	g_string_append_len(reply, tail->str, tail->len);
+	g_assert_cmpuint(sent, <, 100);
+	assert_json_error(reply, "HTTP/1.1 408", "timed_out");
+	g_assert_cmpint(stat_of(daemon, "http_body_timeouts_total"), ==, 1);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
 static GString *
 get_stats_raw(HeraldTestDaemon *daemon, const gchar *extra_headers)
 {
@@ -392,6 +434,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/http/refused-body-not-read", test_refused_body_not_read);
 	g_test_add_func("/herald/http/bad-content-length", test_bad_content_length);
 	g_test_add_func("/herald/http/body-stalls", test_body_stalls);
+	g_test_add_func("/herald/http/body-trickles", test_body_trickles);
 	g_test_add_func("/herald/http/trusted-proxies", test_trusted_proxies);
 	g_test_add_func("/herald/http/trusted-proxies-check-config",
 			test_trusted_proxies_check_config);
