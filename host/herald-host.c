@@ -89,6 +89,54 @@ static const HeraldConfigKey host_keys[] = {
      NULL,
      HERALD_CONFIG_FLAG_NONE,
      "largest accepted HTTP request body, except uploads (their own limit)"},
+    {"header-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "10000",
+     50,
+     3600000,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "an HTTP connection must deliver complete request headers this long after it was accepted or after its previous response; then it is closed (this also closes idle keep-alive connections)"},
+    {"body-idle-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "10000",
+     50,
+     3600000,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "an HTTP request body (except uploads) that sends nothing for this long gets 408 and the connection is closed"},
+    {"body-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "60000",
+     50,
+     86400000,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "an HTTP request body (except uploads) not complete this long after its headers gets 408 and the connection is closed"},
+    {"upload-idle-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "30000",
+     50,
+     3600000,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "an upload (streaming route) that sends nothing for this long gets 408 and the connection is closed; its upload slot is freed"},
+    {"upload-timeout-ms",
+     HERALD_CONFIG_UINT,
+     "3600000",
+     50,
+     86400000,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "an upload (streaming route) not complete this long after its headers gets 408 and the connection is closed"},
+    {"trusted-proxies",
+     HERALD_CONFIG_LIST,
+     "",
+     0,
+     256,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "reverse proxies (IP addresses or CIDR blocks) whose X-Forwarded-For / Forwarded / X-Real-IP name the client; a loopback peer that sends such a header is not a local caller for /stats and /metrics unless it is listed here and the forwarded client is loopback"},
     {"shutdown-timeout-s",
      HERALD_CONFIG_UINT,
      "10",
@@ -533,6 +581,21 @@ herald_host_check(HeraldHost *self, GPtrArray *problems)
 			}
 		}
 	}
+	{
+		g_auto(GStrv) proxies = herald_config_get_strv(self->config, "host", "trusted-proxies");
+		for (guint i = 0; proxies != NULL && proxies[i] != NULL; i++) {
+			g_autoptr(GInetAddressMask) mask =
+			    herald_http_parse_trusted_proxy(proxies[i], &error);
+			if (mask == NULL) {
+				herald_host_add_problem(problems, "host", "trusted-proxies", error->message);
+				((HeraldConfigProblem *)g_ptr_array_index(problems, problems->len - 1))
+				    ->file = g_strdup(
+				    herald_config_get_origin(self->config, "host", "trusted-proxies"));
+				g_clear_error(&error);
+				ok = FALSE;
+			}
+		}
+	}
 	/* located problems first: the same message from herald_auth_new() is dropped */
 	if (!herald_auth_check_config(self->config, problems))
 		ok = FALSE;
@@ -918,6 +981,17 @@ herald_host_apply_live_config(HeraldHost *self)
 	    herald_config_get_uint64(self->config, "host", "max-request-bytes"));
 	herald_json_set_max_depth(
 	    (guint)herald_config_get_uint64(self->config, "host", "max-json-depth"));
+	herald_http_set_timeouts(
+	    self->http,
+	    herald_config_get_uint64(self->config, "host", "header-timeout-ms"),
+	    herald_config_get_uint64(self->config, "host", "body-idle-timeout-ms"),
+	    herald_config_get_uint64(self->config, "host", "body-timeout-ms"),
+	    herald_config_get_uint64(self->config, "host", "upload-idle-timeout-ms"),
+	    herald_config_get_uint64(self->config, "host", "upload-timeout-ms"));
+	{
+		g_auto(GStrv) proxies = herald_config_get_strv(self->config, "host", "trusted-proxies");
+		herald_http_set_trusted_proxies(self->http, proxies);
+	}
 }
 
 gboolean
@@ -1152,6 +1226,22 @@ herald_host_reload(HeraldHost *self, gchar ***needs_restart, GError **error)
 			    _("configuration not reloaded: %s"),
 			    summary->str);
 		return FALSE;
+	}
+	{
+		g_auto(GStrv) proxies = herald_config_get_strv(config, "host", "trusted-proxies");
+		for (guint i = 0; proxies != NULL && proxies[i] != NULL; i++) {
+			g_autoptr(GInetAddressMask) mask =
+			    herald_http_parse_trusted_proxy(proxies[i], &error_local);
+			if (mask == NULL) {
+				g_set_error(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_CONFIG,
+					    /* TRANSLATORS: reload refused; %s is the reason */
+					    _("configuration not reloaded: %s"),
+					    error_local->message);
+				return FALSE;
+			}
+		}
 	}
 	auth = herald_auth_new(config, &error_local);
 	if (auth == NULL && herald_host_auth_configured(config)) {

@@ -15,6 +15,17 @@ herald_http_set_auth(HeraldHttp *self, HeraldAuth *auth);
 void
 herald_http_set_max_request_bytes(HeraldHttp *self, guint64 max_request_bytes);
 void
+herald_http_set_timeouts(HeraldHttp *self,
+			 guint64 header_ms,
+			 guint64 body_idle_ms,
+			 guint64 body_ms,
+			 guint64 upload_idle_ms,
+			 guint64 upload_ms);
+void
+herald_http_set_trusted_proxies(HeraldHttp *self, gchar **proxies);
+GInetAddressMask *
+herald_http_parse_trusted_proxy(const gchar *text, GError **error);
+void
 herald_http_set_shutting_down(HeraldHttp *self, gboolean shutting_down);
 gboolean
 herald_http_listen(HeraldHttp *self, gchar **addresses, GError **error);

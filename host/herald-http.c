@@ -5,8 +5,32 @@
 #include <glib/gstdio.h>
 #include <glib/gi18n-lib.h>
 
+#include <sys/socket.h>
+
 #include "herald-http-private.h"
 #include "herald-json.h"
+
+/* one sweep over the open connections enforces every deadline */
+#define HERALD_HTTP_SWEEP_MS 250
+
+/* where a connection is in its current request */
+typedef enum {
+	HERALD_HTTP_PHASE_HEADERS, /* accepted, or idle after a response: headers are due */
+	HERALD_HTTP_PHASE_BODY,	   /* headers in, the body is arriving */
+	HERALD_HTTP_PHASE_HANDLER, /* the request is read; the handler answers in its time */
+} HeraldHttpPhase;
+
+/* an accepted connection, keyed by its socket */
+typedef struct {
+	GSocket *socket;	/* (owned) */
+	SoupServerMessage *msg; /* (owned) (nullable): only while the body arrives */
+	HeraldHttpPhase phase;
+	gboolean idle;		/* between requests of a keep-alive connection */
+	gboolean streaming;	/* the body goes to a streaming route (uploads) */
+	gint64 phase_start;	/* monotonic µs */
+	gint64 last_progress;	/* last body bytes */
+	gint64 closing_since;	/* shut down (by us or, while idle, by the client) */
+} HeraldHttpConn;
 
 typedef struct {
 	gpointer owner; /* (not owned) */
@@ -26,6 +50,13 @@ struct _HeraldHttp {
 	GPtrArray *routes;	/* (element-type HeraldHttpRoute) */
 	guint64 max_request_bytes;
 	gboolean shutting_down;
+	GHashTable *conns; /* (element-type GSocket HeraldHttpConn) */
+	guint sweep_id;
+	guint64 header_timeout_ms;
+	guint64 body_idle_timeout_ms;
+	guint64 body_timeout_ms;
+	guint64 upload_idle_timeout_ms;
+	guint64 upload_timeout_ms;
 	GPtrArray *unix_paths; /* (element-type filename): removed on disconnect */
 	/* stats */
 	guint64 requests;
@@ -35,6 +66,11 @@ struct _HeraldHttp {
 	guint64 too_large;
 	guint64 unauthorized;
 	guint64 not_found;
+	guint64 header_timeouts;
+	guint64 body_timeouts;
+	guint64 bad_length;
+	guint64 idle_closed_by_client;
+	guint64 closed_early;
 };
 
 G_DEFINE_FINAL_TYPE(HeraldHttp, herald_http, G_TYPE_OBJECT)
@@ -42,6 +78,11 @@ G_DEFINE_FINAL_TYPE(HeraldHttp, herald_http, G_TYPE_OBJECT)
 #define HERALD_HTTP_KEY_ROUTE	 "herald-route"
 #define HERALD_HTTP_KEY_IDENTITY "herald-identity"
 #define HERALD_HTTP_KEY_RECEIVED "herald-received"
+#define HERALD_HTTP_KEY_CLOSED	 "herald-closed" /* the status we answered before closing */
+
+/* trusted reverse proxies, `[host] trusted-proxies`: one list per process, like
+ * the JSON depth gate */
+static GPtrArray *herald_http_trusted_proxies = NULL; /* (element-type GInetAddressMask) */
 
 static void
 herald_http_route_free(HeraldHttpRoute *route)
@@ -74,16 +115,23 @@ herald_http_reply_builder(SoupServerMessage *msg, guint status, JsonBuilder *bui
 	herald_http_reply_json(msg, status, node);
 }
 
-void
-herald_http_reply_error_literal(SoupServerMessage *msg, HeraldError code, const gchar *message)
+static JsonBuilder *
+herald_http_error_builder(HeraldError code, const gchar *message)
 {
-	g_autoptr(JsonBuilder) builder = json_builder_new();
+	JsonBuilder *builder = json_builder_new();
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "error");
 	json_builder_add_string_value(builder, herald_error_to_code(code));
 	json_builder_set_member_name(builder, "message");
 	json_builder_add_string_value(builder, message != NULL ? message : "");
 	json_builder_end_object(builder);
+	return builder;
+}
+
+void
+herald_http_reply_error_literal(SoupServerMessage *msg, HeraldError code, const gchar *message)
+{
+	g_autoptr(JsonBuilder) builder = herald_http_error_builder(code, message);
 	herald_http_reply_builder(msg, herald_error_to_http_status(code), builder);
 	if (code == HERALD_ERROR_UNAUTHENTICATED || code == HERALD_ERROR_TOKEN_EXPIRED) {
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
@@ -180,6 +228,18 @@ herald_http_get_token(SoupServerMessage *msg)
 	return NULL;
 }
 
+/**
+ * herald_http_peer_is_loopback:
+ * @msg: a request
+ *
+ * Whether the TCP peer is loopback (or a unix socket). This says nothing about
+ * the client behind a reverse proxy on the same host: to trust a local caller,
+ * use herald_http_client_is_local().
+ *
+ * Returns: %TRUE for a loopback or unix socket peer
+ *
+ * Since: 0.1
+ */
 gboolean
 herald_http_peer_is_loopback(SoupServerMessage *msg)
 {
@@ -193,6 +253,241 @@ herald_http_peer_is_loopback(SoupServerMessage *msg)
 		return g_inet_address_get_is_loopback(inet);
 	}
 	return FALSE;
+}
+
+/* ::ffff:a.b.c.d (a dual-stack listener) counts as a.b.c.d */
+static GInetAddress *
+herald_http_normalize_address(GInetAddress *inet)
+{
+	if (g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV6) {
+		const guint8 *bytes = g_inet_address_to_bytes(inet);
+		static const guint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(bytes, mapped, sizeof(mapped)) == 0)
+			return g_inet_address_new_from_bytes(bytes + 12, G_SOCKET_FAMILY_IPV4);
+	}
+	return g_object_ref(inet);
+}
+
+/* a forwarded hop: `1.2.3.4`, `[v6]`, `[v6]:port`, `1.2.3.4:port`, `"…"` */
+static GInetAddress *
+herald_http_parse_hop(const gchar *text)
+{
+	g_autofree gchar *hop = g_strstrip(g_strdup(text));
+	g_autoptr(GInetAddress) inet = NULL;
+	gchar *start = hop;
+	gsize len;
+
+	if (start[0] == '"') {
+		start++;
+		len = strlen(start);
+		if (len > 0 && start[len - 1] == '"')
+			start[len - 1] = '\0';
+	}
+	if (start[0] == '[') {
+		gchar *end = strchr(start, ']');
+		if (end == NULL)
+			return NULL;
+		*end = '\0';
+		start++;
+	} else if (strchr(start, ':') == strrchr(start, ':') && strchr(start, ':') != NULL) {
+		/* one colon: IPv4 with a port */
+		*strchr(start, ':') = '\0';
+	}
+	inet = g_inet_address_new_from_string(start);
+	if (inet == NULL)
+		return NULL;
+	return herald_http_normalize_address(inet);
+}
+
+static gboolean
+herald_http_is_trusted_proxy(GInetAddress *inet)
+{
+	if (inet == NULL || herald_http_trusted_proxies == NULL)
+		return FALSE;
+	for (guint i = 0; i < herald_http_trusted_proxies->len; i++) {
+		GInetAddressMask *mask = g_ptr_array_index(herald_http_trusted_proxies, i);
+		if (g_inet_address_mask_get_family(mask) == g_inet_address_get_family(inet) &&
+		    g_inet_address_mask_matches(mask, inet))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/**
+ * herald_http_parse_trusted_proxy:
+ * @text: an entry of `[host] trusted-proxies`: an IP address or a CIDR block
+ * @error: set to %HERALD_ERROR_CONFIG when @text is neither
+ *
+ * Returns: (transfer full): the mask, or %NULL
+ */
+GInetAddressMask *
+herald_http_parse_trusted_proxy(const gchar *text, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	GInetAddressMask *mask = g_inet_address_mask_new_from_string(text, &error_local);
+	if (mask == NULL) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: %s is a [host] trusted-proxies entry */
+			    _("trusted proxy '%s' is not an IP address or a CIDR block (10.0.0.0/8)"),
+			    text);
+		return NULL;
+	}
+	return mask;
+}
+
+void
+herald_http_set_trusted_proxies(HeraldHttp *self, gchar **proxies)
+{
+	GPtrArray *masks = g_ptr_array_new_with_free_func(g_object_unref);
+	g_return_if_fail(HERALD_IS_HTTP(self));
+	for (guint i = 0; proxies != NULL && proxies[i] != NULL; i++) {
+		GInetAddressMask *mask = herald_http_parse_trusted_proxy(proxies[i], NULL);
+		/* --check-config refused the bad ones already */
+		if (mask != NULL)
+			g_ptr_array_add(masks, mask);
+	}
+	g_clear_pointer(&herald_http_trusted_proxies, g_ptr_array_unref);
+	herald_http_trusted_proxies = masks;
+}
+
+static GInetAddress *
+herald_http_get_peer_inet(SoupServerMessage *msg)
+{
+	GSocketAddress *addr = soup_server_message_get_remote_address(msg);
+	if (addr == NULL || !G_IS_INET_SOCKET_ADDRESS(addr))
+		return NULL;
+	return herald_http_normalize_address(
+	    g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
+}
+
+static gboolean
+herald_http_has_forwarding_header(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	return soup_message_headers_get_one(headers, "Forwarded") != NULL ||
+	       soup_message_headers_get_one(headers, "X-Forwarded-For") != NULL ||
+	       soup_message_headers_get_one(headers, "X-Real-IP") != NULL;
+}
+
+/* the hops a trusted proxy reports, nearest last */
+static GPtrArray *
+herald_http_get_forwarded_hops(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	GPtrArray *hops = g_ptr_array_new_with_free_func(g_free);
+	const gchar *value = soup_message_headers_get_list(headers, "X-Forwarded-For");
+
+	if (value != NULL) {
+		g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+		for (guint i = 0; parts[i] != NULL; i++)
+			g_ptr_array_add(hops, g_strstrip(g_strdup(parts[i])));
+		return hops;
+	}
+	value = soup_message_headers_get_list(headers, "Forwarded");
+	if (value != NULL) {
+		g_auto(GStrv) elements = g_strsplit(value, ",", -1);
+		for (guint i = 0; elements[i] != NULL; i++) {
+			g_auto(GStrv) pairs = g_strsplit(elements[i], ";", -1);
+			for (guint j = 0; pairs[j] != NULL; j++) {
+				const gchar *pair = pairs[j];
+				while (*pair == ' ' || *pair == '\t')
+					pair++;
+				if (g_ascii_strncasecmp(pair, "for=", 4) == 0)
+					g_ptr_array_add(hops, g_strstrip(g_strdup(pair + 4)));
+			}
+		}
+		return hops;
+	}
+	value = soup_message_headers_get_one(headers, "X-Real-IP");
+	if (value != NULL)
+		g_ptr_array_add(hops, g_strstrip(g_strdup(value)));
+	return hops;
+}
+
+/* NULL: unix socket peer; with a trusted proxy in front, the first hop left of
+ * the trusted ones (an unreadable hop stops the walk at the last trusted one) */
+static GInetAddress *
+herald_http_get_client_inet(SoupServerMessage *msg)
+{
+	g_autoptr(GInetAddress) client = herald_http_get_peer_inet(msg);
+	g_autoptr(GPtrArray) hops = NULL;
+
+	if (!herald_http_is_trusted_proxy(client))
+		return g_steal_pointer(&client);
+	hops = herald_http_get_forwarded_hops(msg);
+	for (guint i = hops->len; i > 0; i--) {
+		g_autoptr(GInetAddress) hop = herald_http_parse_hop(g_ptr_array_index(hops, i - 1));
+		if (hop == NULL)
+			break;
+		g_set_object(&client, hop);
+		if (!herald_http_is_trusted_proxy(hop))
+			break;
+	}
+	return g_steal_pointer(&client);
+}
+
+/**
+ * herald_http_get_client_address:
+ * @msg: a request
+ *
+ * The address of the client: the TCP peer, or, when the peer is one of
+ * `[host] trusted-proxies`, the forwarded address left of the trusted proxies
+ * (`X-Forwarded-For`, else `Forwarded: for=`, else `X-Real-IP`). Forwarding
+ * headers from any other peer are ignored.
+ *
+ * Returns: (transfer full): the address as text (`203.0.113.9`, `2001:db8::1`),
+ *   or `unix` for a peer on a unix socket
+ *
+ * Since: 0.2
+ */
+gchar *
+herald_http_get_client_address(SoupServerMessage *msg)
+{
+	g_autoptr(GInetAddress) inet = NULL;
+	g_return_val_if_fail(SOUP_IS_SERVER_MESSAGE(msg), NULL);
+	inet = herald_http_get_client_inet(msg);
+	if (inet == NULL)
+		return g_strdup("unix");
+	return g_inet_address_to_string(inet);
+}
+
+/**
+ * herald_http_client_is_local:
+ * @msg: a request
+ *
+ * Whether the request comes from this host, for the endpoints that trust local
+ * callers (%HERALD_HTTP_AUTH_LOCAL_OR_ADMIN): a loopback or unix socket peer
+ * that sends no forwarding header (`Forwarded`, `X-Forwarded-For`,
+ * `X-Real-IP`: a reverse proxy on this host relays others), or a peer in
+ * `[host] trusted-proxies` whose forwarded client is loopback.
+ *
+ * Returns: %TRUE for a local client
+ *
+ * Since: 0.2
+ */
+gboolean
+herald_http_client_is_local(SoupServerMessage *msg)
+{
+	g_autoptr(GInetAddress) peer = NULL;
+
+	g_return_val_if_fail(SOUP_IS_SERVER_MESSAGE(msg), FALSE);
+	peer = herald_http_get_peer_inet(msg);
+	if (herald_http_is_trusted_proxy(peer) && herald_http_has_forwarding_header(msg)) {
+		g_autoptr(GPtrArray) hops = herald_http_get_forwarded_hops(msg);
+		/* strict: every hop readable, the first untrusted one loopback */
+		for (guint i = hops->len; i > 0; i--) {
+			g_autoptr(GInetAddress) hop =
+			    herald_http_parse_hop(g_ptr_array_index(hops, i - 1));
+			if (hop == NULL)
+				return FALSE;
+			if (!herald_http_is_trusted_proxy(hop) || i == 1)
+				return g_inet_address_get_is_loopback(hop);
+		}
+		return FALSE;
+	}
+	return herald_http_peer_is_loopback(msg) && !herald_http_has_forwarding_header(msg);
 }
 
 static gboolean
@@ -245,12 +540,373 @@ static void
 herald_http_count_status(HeraldHttp *self, SoupServerMessage *msg)
 {
 	guint status = soup_server_message_get_status(msg);
+	gpointer closed = g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED);
+	if (closed != NULL)
+		status = GPOINTER_TO_UINT(closed);
 	if (status >= 200 && status < 300)
 		self->responses_2xx++;
 	else if (status >= 400 && status < 500)
 		self->responses_4xx++;
 	else if (status >= 500)
 		self->responses_5xx++;
+}
+
+/* ---- connections and their deadlines ---- */
+
+static guint64
+herald_http_route_max_bytes(HeraldHttp *self, HeraldHttpRoute *route);
+static void
+herald_http_too_large(HeraldHttp *self, SoupServerMessage *msg);
+static void
+herald_http_reject_body(SoupServerMessage *msg);
+
+static void
+herald_http_conn_free(HeraldHttpConn *conn)
+{
+	g_clear_object(&conn->msg);
+	g_object_unref(conn->socket);
+	g_free(conn);
+}
+
+static HeraldHttpConn *
+herald_http_lookup_conn(HeraldHttp *self, SoupServerMessage *msg)
+{
+	GSocket *socket = soup_server_message_get_socket(msg);
+	if (socket == NULL)
+		return NULL;
+	return g_hash_table_lookup(self->conns, socket);
+}
+
+/* Answers now and closes, without reading the rest of the request: libsoup
+ * would read the whole body before writing any status. The answer is written
+ * straight to the socket (nothing else is being written on it while a request
+ * is read), then both directions are shut down: libsoup reads EOF, gives up
+ * the request and closes its connection itself, so nothing is taken over and
+ * nothing leaks; the kernel resets the connection if the client keeps sending. */
+static void
+herald_http_close_now(HeraldHttp *self, SoupServerMessage *msg)
+{
+	GSocket *socket = soup_server_message_get_socket(msg);
+	SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+	guint status = soup_server_message_get_status(msg);
+	g_autoptr(GBytes) body = NULL;
+	g_autoptr(GString) reply = NULL;
+	SoupMessageHeadersIter iter;
+	const gchar *name;
+	const gchar *value;
+	HeraldHttpConn *conn;
+	gsize body_len = 0;
+	const gchar *body_data;
+
+	if (g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED) != NULL)
+		return;
+	g_object_set_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED, GUINT_TO_POINTER(status));
+	self->closed_early++;
+	/* what the kernel still holds is read by libsoup, and dropped */
+	soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+	if (socket == NULL || g_socket_is_closed(socket))
+		return;
+	conn = g_hash_table_lookup(self->conns, socket);
+	if (conn != NULL && conn->closing_since == 0)
+		conn->closing_since = g_get_monotonic_time();
+
+	body = soup_message_body_flatten(soup_server_message_get_response_body(msg));
+	body_data = g_bytes_get_data(body, &body_len);
+	soup_message_headers_replace(headers, "Connection", "close");
+	soup_message_headers_remove(headers, "Content-Length");
+	soup_message_headers_remove(headers, "Transfer-Encoding");
+	reply = g_string_new(NULL);
+	g_string_append_printf(reply, "HTTP/1.1 %u %s\r\n", status, soup_status_get_phrase(status));
+	soup_message_headers_iter_init(&iter, headers);
+	while (soup_message_headers_iter_next(&iter, &name, &value))
+		g_string_append_printf(reply, "%s: %s\r\n", name, value);
+	g_string_append_printf(reply, "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n", body_len);
+	if (body_len > 0)
+		g_string_append_len(reply, body_data, (gssize)body_len);
+	/* best effort: a client that does not read gets the close only */
+	(void)g_socket_send_with_blocking(socket, reply->str, reply->len, FALSE, NULL, NULL);
+	(void)g_socket_shutdown(socket, TRUE, TRUE, NULL);
+}
+
+/* the request declares a body (chunked, or a Content-Length that is not 0);
+ * @out_length: the declared length, -1 for chunked */
+static gboolean
+herald_http_has_body(SoupServerMessage *msg, gint64 *out_length)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+	gint64 length = -1;
+
+	if (encoding == SOUP_ENCODING_NONE)
+		return FALSE;
+	if (encoding == SOUP_ENCODING_CONTENT_LENGTH)
+		length = soup_message_headers_get_content_length(headers);
+	if (out_length != NULL)
+		*out_length = length;
+	return length != 0;
+}
+
+/* every Content-Length value decimal digits, all of them the same */
+static gboolean
+herald_http_content_length_valid(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	const gchar *value = soup_message_headers_get_list(headers, "Content-Length");
+	g_auto(GStrv) parts = NULL;
+	const gchar *first = NULL;
+
+	if (value == NULL)
+		return TRUE;
+	parts = g_strsplit(value, ",", -1);
+	for (guint i = 0; parts[i] != NULL; i++) {
+		const gchar *part = g_strstrip(parts[i]);
+		guint64 number = 0;
+		if (part[0] == '\0' || strlen(part) > 18 ||
+		    !g_ascii_string_to_unsigned(part, 10, 0, G_MAXINT64, &number, NULL))
+			return FALSE;
+		for (const gchar *p = part; *p != '\0'; p++) {
+			if (!g_ascii_isdigit(*p))
+				return FALSE;
+		}
+		if (first != NULL && g_ascii_strtoull(first, NULL, 10) != number)
+			return FALSE;
+		first = part;
+	}
+	return TRUE;
+}
+
+/* A request whose headers cannot be parsed never reaches got-headers; libsoup
+ * answers it itself with an empty body. Every request starts with this JSON
+ * answer in place; the early handler, which runs for every request that has
+ * headers, takes it away again. */
+static void
+herald_http_prefill(SoupServerMessage *msg)
+{
+	g_autoptr(JsonBuilder) builder =
+	    herald_http_error_builder(HERALD_ERROR_INVALID_ARGUMENT,
+				      /* TRANSLATORS: HTTP 400 */
+				      _("malformed request line or headers"));
+	g_autoptr(JsonNode) node = json_builder_get_root(builder);
+	g_autofree gchar *text = json_to_string(node, FALSE);
+	gsize len = strlen(text);
+	SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+
+	soup_message_headers_replace(headers, "Cache-Control", "no-store");
+	soup_message_headers_replace(headers, "Connection", "close");
+	soup_server_message_set_response(msg,
+					 "application/json",
+					 SOUP_MEMORY_TAKE,
+					 g_steal_pointer(&text),
+					 len);
+}
+
+static void
+herald_http_unprefill(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+	soup_message_headers_remove(headers, "Cache-Control");
+	soup_message_headers_remove(headers, "Connection");
+	soup_message_headers_remove(headers, "Content-Type");
+	soup_message_body_truncate(soup_server_message_get_response_body(msg));
+}
+
+static void
+herald_http_timed_out(HeraldHttp *self, SoupServerMessage *msg)
+{
+	/* a response that is already set (a refusal whose body is drained) goes
+	 * out as it is; else 408 */
+	if (soup_server_message_get_status(msg) == 0) {
+		g_autoptr(JsonBuilder) builder =
+		    herald_http_error_builder(HERALD_ERROR_TIMED_OUT,
+					      /* TRANSLATORS: HTTP 408 */
+					      _("the request body did not arrive in time"));
+		herald_http_reply_builder(msg, SOUP_STATUS_REQUEST_TIMEOUT, builder);
+	}
+	herald_http_close_now(self, msg);
+}
+
+/* Client closed an idle keep-alive connection: libsoup 3.2.3 leaves its socket
+ * open in CLOSE-WAIT (fixed in 3.3.0 by "server: do not leak idle connections
+ * closed by the client"). */
+static gboolean
+herald_http_peer_closed(GSocket *socket)
+{
+	gchar byte;
+	gssize n = recv(g_socket_get_fd(socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0;
+}
+
+static gboolean
+herald_http_sweep_cb(gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	gint64 now = g_get_monotonic_time();
+	GHashTableIter iter;
+	HeraldHttpConn *conn;
+
+	g_hash_table_iter_init(&iter, self->conns);
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&conn)) {
+		if (g_socket_is_closed(conn->socket)) {
+			g_hash_table_iter_remove(&iter);
+			continue;
+		}
+		if (conn->closing_since != 0) {
+			/* between requests libsoup 3.2.3 reads the EOF but never
+			 * closes: close the socket once it had a sweep to do so */
+			if (conn->idle && now - conn->closing_since >= HERALD_HTTP_SWEEP_MS * 1000) {
+				g_socket_close(conn->socket, NULL);
+				g_hash_table_iter_remove(&iter);
+			}
+			continue;
+		}
+		switch (conn->phase) {
+		case HERALD_HTTP_PHASE_HEADERS:
+			if (conn->idle && herald_http_peer_closed(conn->socket)) {
+				self->idle_closed_by_client++;
+				conn->closing_since = now;
+				break;
+			}
+			if (now - conn->phase_start > (gint64)self->header_timeout_ms * 1000) {
+				self->header_timeouts++;
+				conn->closing_since = now;
+				/* libsoup reads EOF and drops the connection */
+				g_socket_shutdown(conn->socket, TRUE, TRUE, NULL);
+			}
+			break;
+		case HERALD_HTTP_PHASE_BODY: {
+			guint64 idle_ms = conn->streaming ? self->upload_idle_timeout_ms
+							  : self->body_idle_timeout_ms;
+			guint64 total_ms =
+			    conn->streaming ? self->upload_timeout_ms : self->body_timeout_ms;
+			if (conn->msg != NULL &&
+			    (now - conn->last_progress > (gint64)idle_ms * 1000 ||
+			     now - conn->phase_start > (gint64)total_ms * 1000)) {
+				g_autoptr(SoupServerMessage) msg = g_object_ref(conn->msg);
+				self->body_timeouts++;
+				herald_http_timed_out(self, msg);
+			}
+			break;
+		}
+		case HERALD_HTTP_PHASE_HANDLER:
+		default:
+			break;
+		}
+	}
+	if (g_hash_table_size(self->conns) == 0) {
+		self->sweep_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+herald_http_got_headers_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	HeraldHttpConn *conn = herald_http_lookup_conn(self, msg);
+	HeraldHttpRoute *route = g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE);
+	gint64 length = 0;
+
+	guint status = soup_server_message_get_status(msg);
+
+	if (conn != NULL) {
+		conn->phase = HERALD_HTTP_PHASE_BODY;
+		conn->idle = FALSE;
+		conn->phase_start = conn->last_progress = g_get_monotonic_time();
+		/* a refused upload's body is only drained: the ordinary deadlines */
+		conn->streaming =
+		    status == 0 && route != NULL && (route->flags & HERALD_HTTP_ROUTE_STREAMING);
+		g_set_object(&conn->msg, msg);
+	}
+	/* Refused before the body (by the early handler, or by libsoup: an
+	 * encoded '..'). A declared body up to [host] max-request-bytes is read
+	 * and dropped, so that an ordinary client, which sends its body before it
+	 * reads, gets the answer; an endless (chunked) or larger one is not read. */
+	if (status != 0 && herald_http_has_body(msg, &length) &&
+	    (length < 0 || (guint64)length > self->max_request_bytes ||
+	     status == SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE || status == SOUP_STATUS_BAD_REQUEST))
+		herald_http_close_now(self, msg);
+}
+
+static void
+herald_http_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	HeraldHttpConn *conn = herald_http_lookup_conn(self, msg);
+	HeraldHttpRoute *route = g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE);
+	guint64 received;
+
+	if (conn != NULL)
+		conn->last_progress = g_get_monotonic_time();
+	if (route == NULL || (route->flags & HERALD_HTTP_ROUTE_STREAMING) ||
+	    g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED) != NULL)
+		return;
+	received = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_RECEIVED));
+	received += g_bytes_get_size(chunk);
+	g_object_set_data(G_OBJECT(msg), HERALD_HTTP_KEY_RECEIVED, GSIZE_TO_POINTER(received));
+	if (received > herald_http_route_max_bytes(self, route)) {
+		if (soup_server_message_get_status(msg) == 0)
+			herald_http_too_large(self, msg);
+		/* chunked past the limit: stop here */
+		herald_http_close_now(self, msg);
+	}
+}
+
+static void
+herald_http_got_body_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	HeraldHttpConn *conn = herald_http_lookup_conn(self, msg);
+	if (conn == NULL)
+		return;
+	conn->phase = HERALD_HTTP_PHASE_HANDLER;
+	g_clear_object(&conn->msg);
+}
+
+static void
+herald_http_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	HeraldHttpConn *conn = herald_http_lookup_conn(self, msg);
+	if (conn == NULL)
+		return;
+	/* headers of the next request are due from now on (libsoup closes the
+	 * connection right after this when it is not kept alive) */
+	conn->phase = HERALD_HTTP_PHASE_HEADERS;
+	conn->idle = TRUE;
+	conn->phase_start = g_get_monotonic_time();
+	g_clear_object(&conn->msg);
+}
+
+/* a new request on a connection: at accept, or with the first bytes of the
+ * next request of a keep-alive connection */
+static void
+herald_http_request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+	HeraldHttp *self = HERALD_HTTP(user_data);
+	GSocket *socket = soup_server_message_get_socket(msg);
+	HeraldHttpConn *conn;
+
+	herald_http_prefill(msg);
+	g_signal_connect_object(msg, "got-headers", G_CALLBACK(herald_http_got_headers_cb), self, 0);
+	g_signal_connect_object(msg, "got-chunk", G_CALLBACK(herald_http_got_chunk_cb), self, 0);
+	g_signal_connect_object(msg, "got-body", G_CALLBACK(herald_http_got_body_cb), self, 0);
+	g_signal_connect_object(msg, "finished", G_CALLBACK(herald_http_finished_cb), self, 0);
+	if (socket == NULL)
+		return;
+	conn = g_hash_table_lookup(self->conns, socket);
+	if (conn == NULL) {
+		conn = g_new0(HeraldHttpConn, 1);
+		conn->socket = g_object_ref(socket);
+		conn->phase_start = g_get_monotonic_time();
+		g_hash_table_insert(self->conns, socket, conn);
+	}
+	/* the header deadline of a kept-alive connection runs from its last
+	 * response, not from the first byte of the next request */
+	conn->phase = HERALD_HTTP_PHASE_HEADERS;
+	conn->idle = FALSE;
+	if (self->sweep_id == 0)
+		self->sweep_id = g_timeout_add(HERALD_HTTP_SWEEP_MS, herald_http_sweep_cb, self);
 }
 
 static void
@@ -285,21 +941,6 @@ herald_http_too_large(HeraldHttp *self, SoupServerMessage *msg)
 	herald_http_reject_body(msg);
 }
 
-static void
-herald_http_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
-{
-	HeraldHttp *self = HERALD_HTTP(user_data);
-	guint64 received = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_RECEIVED));
-
-	received += g_bytes_get_size(chunk);
-	g_object_set_data(G_OBJECT(msg), HERALD_HTTP_KEY_RECEIVED, GSIZE_TO_POINTER(received));
-	if (received > herald_http_route_max_bytes(
-			   self,
-			   g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_ROUTE)) &&
-	    soup_server_message_get_status(msg) == 0)
-		herald_http_too_large(self, msg);
-}
-
 static gboolean
 herald_http_authenticate(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRoute *route)
 {
@@ -309,7 +950,7 @@ herald_http_authenticate(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRou
 
 	if (route->auth == HERALD_HTTP_AUTH_NONE)
 		return TRUE;
-	if (route->auth == HERALD_HTTP_AUTH_LOCAL_OR_ADMIN && herald_http_peer_is_loopback(msg))
+	if (route->auth == HERALD_HTTP_AUTH_LOCAL_OR_ADMIN && herald_http_client_is_local(msg))
 		return TRUE;
 	token = herald_http_get_token(msg);
 	if (token == NULL) {
@@ -371,6 +1012,26 @@ herald_http_early_cb(SoupServer *server,
 	goffset content_length = 0;
 
 	self->requests++;
+	herald_http_unprefill(msg);
+	/* tells keep-alive clients when an idle connection will be closed, so
+	 * they do not send on one that is being closed */
+	if (self->header_timeout_ms >= 2000 &&
+	    soup_message_headers_get_one(headers, "Upgrade") == NULL) {
+		g_autofree gchar *keep_alive =
+		    g_strdup_printf("timeout=%" G_GUINT64_FORMAT, self->header_timeout_ms / 1000 - 1);
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+					     "Keep-Alive",
+					     keep_alive);
+	}
+	if (!herald_http_content_length_valid(msg)) {
+		self->bad_length++;
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_INVALID_ARGUMENT,
+						/* TRANSLATORS: HTTP 400 */
+						_("invalid Content-Length"));
+		herald_http_reject_body(msg);
+		return;
+	}
 	route = herald_http_lookup(self, path);
 	if (self->shutting_down &&
 	    (route == NULL || (route->flags & HERALD_HTTP_ROUTE_DURING_SHUTDOWN) == 0)) {
@@ -412,11 +1073,6 @@ herald_http_early_cb(SoupServer *server,
 			herald_http_too_large(self, msg);
 			return;
 		}
-		g_signal_connect_object(msg,
-					"got-chunk",
-					G_CALLBACK(herald_http_got_chunk_cb),
-					self,
-					0);
 	} else {
 		soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
 	}
@@ -473,6 +1129,15 @@ static void
 herald_http_request_finished_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
 	herald_http_count_status(HERALD_HTTP(user_data), msg);
+}
+
+/* libsoup gives up a request it could not finish: counted when we answered it
+ * before closing */
+static void
+herald_http_request_aborted_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+	if (g_object_get_data(G_OBJECT(msg), HERALD_HTTP_KEY_CLOSED) != NULL)
+		herald_http_count_status(HERALD_HTTP(user_data), msg);
 }
 
 void
@@ -669,6 +1334,22 @@ herald_http_set_max_request_bytes(HeraldHttp *self, guint64 max_request_bytes)
 }
 
 void
+herald_http_set_timeouts(HeraldHttp *self,
+			 guint64 header_ms,
+			 guint64 body_idle_ms,
+			 guint64 body_ms,
+			 guint64 upload_idle_ms,
+			 guint64 upload_ms)
+{
+	g_return_if_fail(HERALD_IS_HTTP(self));
+	self->header_timeout_ms = header_ms;
+	self->body_idle_timeout_ms = body_idle_ms;
+	self->body_timeout_ms = body_ms;
+	self->upload_idle_timeout_ms = upload_idle_ms;
+	self->upload_timeout_ms = upload_ms;
+}
+
+void
 herald_http_set_shutting_down(HeraldHttp *self, gboolean shutting_down)
 {
 	g_return_if_fail(HERALD_IS_HTTP(self));
@@ -685,6 +1366,19 @@ herald_http_add_stats(HeraldHttp *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "http_too_large_total", "t", self->too_large);
 	g_variant_dict_insert(dict, "http_unauthorized_total", "t", self->unauthorized);
 	g_variant_dict_insert(dict, "http_not_found_total", "t", self->not_found);
+	g_variant_dict_insert(dict,
+			      "http_timeouts_total",
+			      "t",
+			      self->header_timeouts + self->body_timeouts);
+	g_variant_dict_insert(dict, "http_header_timeouts_total", "t", self->header_timeouts);
+	g_variant_dict_insert(dict, "http_body_timeouts_total", "t", self->body_timeouts);
+	g_variant_dict_insert(dict, "http_bad_length_total", "t", self->bad_length);
+	g_variant_dict_insert(dict, "http_closed_early_total", "t", self->closed_early);
+	g_variant_dict_insert(dict,
+			      "http_idle_closed_by_client_total",
+			      "t",
+			      self->idle_closed_by_client);
+	g_variant_dict_insert(dict, "http_connections", "t", (guint64)g_hash_table_size(self->conns));
 }
 
 HeraldHttp *
@@ -699,6 +1393,15 @@ herald_http_init(HeraldHttp *self)
 	self->routes = g_ptr_array_new_with_free_func((GDestroyNotify)herald_http_route_free);
 	self->unix_paths = g_ptr_array_new_with_free_func(g_free);
 	self->max_request_bytes = 10 * 1024 * 1024;
+	self->conns = g_hash_table_new_full(g_direct_hash,
+					    g_direct_equal,
+					    NULL,
+					    (GDestroyNotify)herald_http_conn_free);
+	self->header_timeout_ms = 10000;
+	self->body_idle_timeout_ms = 10000;
+	self->body_timeout_ms = 60000;
+	self->upload_idle_timeout_ms = 30000;
+	self->upload_timeout_ms = 3600000;
 	self->server = soup_server_new("server-header", "herald/" PACKAGE_VERSION, NULL);
 	/* WebSocket handshakes are handled by plugins; no extension may be
 	 * negotiated behind their back (deflate defeats size limits) */
@@ -709,6 +1412,14 @@ herald_http_init(HeraldHttp *self)
 	g_signal_connect(self->server,
 			 "request-finished",
 			 G_CALLBACK(herald_http_request_finished_cb),
+			 self);
+	g_signal_connect(self->server,
+			 "request-aborted",
+			 G_CALLBACK(herald_http_request_aborted_cb),
+			 self);
+	g_signal_connect(self->server,
+			 "request-started",
+			 G_CALLBACK(herald_http_request_started_cb),
 			 self);
 	g_signal_connect(self->server,
 			 "request-read",
@@ -727,6 +1438,8 @@ herald_http_dispose(GObject *object)
 	}
 	g_clear_object(&self->server);
 	g_clear_object(&self->auth);
+	g_clear_handle_id(&self->sweep_id, g_source_remove);
+	g_hash_table_remove_all(self->conns);
 	G_OBJECT_CLASS(herald_http_parent_class)->dispose(object);
 }
 
@@ -736,6 +1449,7 @@ herald_http_finalize(GObject *object)
 	HeraldHttp *self = HERALD_HTTP(object);
 	g_ptr_array_unref(self->routes);
 	g_ptr_array_unref(self->unix_paths);
+	g_hash_table_unref(self->conns);
 	G_OBJECT_CLASS(herald_http_parent_class)->finalize(object);
 }
 

@@ -18,8 +18,9 @@ G_BEGIN_DECLS
  * @HERALD_HTTP_AUTH_NONE: anyone
  * @HERALD_HTTP_AUTH_USER: any valid JWT (`Authorization: Bearer` or `?token=`)
  * @HERALD_HTTP_AUTH_SERVICE: a JWT whose role is in `[auth] service-roles`
- * @HERALD_HTTP_AUTH_LOCAL_OR_ADMIN: loopback peers, else a JWT whose role is in
- *   `[auth] admin-roles`
+ * @HERALD_HTTP_AUTH_LOCAL_OR_ADMIN: local callers (herald_http_client_is_local(): a
+ *   loopback peer without forwarding headers, or a loopback client forwarded by one
+ *   of `[host] trusted-proxies`), else a JWT whose role is in `[auth] admin-roles`
  *
  * Since: 0.1
  */
@@ -74,5 +75,9 @@ gchar *
 herald_http_get_token(SoupServerMessage *msg);
 gboolean
 herald_http_peer_is_loopback(SoupServerMessage *msg);
+gboolean
+herald_http_client_is_local(SoupServerMessage *msg);
+gchar *
+herald_http_get_client_address(SoupServerMessage *msg);
 
 G_END_DECLS

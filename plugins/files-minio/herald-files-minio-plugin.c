@@ -47,9 +47,11 @@ struct _HeraldFilesMinioPlugin {
 	gboolean scan_error_reject;
 	guint64 rate_limit;
 	guint64 max_concurrent;
+	guint64 max_per_user;
 	guint64 bucket_retry_s;
 	GHashTable *rate;   /* user id → HeraldFilesMinioBucket */
 	GHashTable *active; /* (element-type HeraldFilesMinioUpload): in progress, not owned */
+	GHashTable *per_user; /* user id → uploads in progress (GUINT_TO_POINTER) */
 	GCancellable *cancellable;
 	guint bucket_retry_id;
 	gboolean bucket_ready;
@@ -63,6 +65,7 @@ struct _HeraldFilesMinioPlugin {
 	guint64 rejected_infected;
 	guint64 rejected_rate;
 	guint64 rejected_busy;
+	guint64 rejected_busy_user;
 	guint64 scan_errors;
 	guint64 not_scanned;
 	guint64 store_errors;
@@ -187,6 +190,14 @@ static const HeraldConfigKey files_minio_keys[] = {
      NULL,
      0,
      "uploads in progress at once; more get 503"},
+    {"max-uploads-per-user",
+     HERALD_CONFIG_UINT,
+     "4",
+     1,
+     100000,
+     NULL,
+     0,
+     "uploads in progress at once per user; more get 503 (a stalled upload frees its slot at [host] upload-idle-timeout-ms)"},
     {"request-timeout-s",
      HERALD_CONFIG_UINT,
      "30",
@@ -461,6 +472,14 @@ typedef struct {
 	gboolean scanned;
 } HeraldFilesMinioUpload;
 
+/* whose upload slot: the user id ("" when the token has none) */
+static const gchar *
+herald_files_minio_slot_user(HeraldIdentity *identity)
+{
+	const gchar *user = herald_identity_get_user_id(identity);
+	return user != NULL ? user : "";
+}
+
 static HeraldFilesMinioUpload *
 herald_files_minio_upload_ref(HeraldFilesMinioUpload *up)
 {
@@ -498,8 +517,15 @@ herald_files_minio_upload_clear(HeraldFilesMinioUpload *up)
 	if (up->cancel_id != 0)
 		g_cancellable_disconnect(up->plugin->cancellable, up->cancel_id);
 	g_hash_table_remove(up->plugin->active, up);
-	if (up->counted)
+	if (up->counted) {
+		const gchar *user = herald_files_minio_slot_user(up->identity);
+		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(up->plugin->per_user, user));
 		up->plugin->active_uploads--;
+		if (n <= 1)
+			g_hash_table_remove(up->plugin->per_user, user);
+		else
+			g_hash_table_replace(up->plugin->per_user, g_strdup(user), GUINT_TO_POINTER(n - 1));
+	}
 	g_clear_object(&up->out);
 	if (up->tmp_path != NULL)
 		g_unlink(up->tmp_path);
@@ -1297,6 +1323,16 @@ herald_files_minio_upload_cb(SoupServerMessage *msg,
 						_("too many uploads in progress; try again later"));
 		return;
 	}
+	if (GPOINTER_TO_UINT(g_hash_table_lookup(self->per_user,
+						 herald_files_minio_slot_user(identity))) >=
+	    self->max_per_user) {
+		self->rejected_busy_user++;
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_UNAVAILABLE,
+						/* TRANSLATORS: HTTP 503 */
+						_("too many uploads of yours in progress; try again later"));
+		return;
+	}
 	boundary = herald_files_minio_multipart_get_boundary(
 	    soup_message_headers_get_one(headers, "Content-Type"), &error);
 	if (boundary == NULL) {
@@ -1322,6 +1358,12 @@ herald_files_minio_upload_cb(SoupServerMessage *msg,
 	g_hash_table_add(self->active, up);
 	up->counted = TRUE;
 	self->active_uploads++;
+	g_hash_table_replace(
+	    self->per_user,
+	    g_strdup(herald_files_minio_slot_user(identity)),
+	    GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(
+				 self->per_user, herald_files_minio_slot_user(identity))) +
+			     1));
 	if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CONTENT_LENGTH)
 		length = soup_message_headers_get_content_length(headers);
 	up->content_length = length;
@@ -2033,6 +2075,7 @@ herald_files_minio_plugin_read_limits(HeraldFilesMinioPlugin *self)
 	    g_strcmp0(herald_plugin_get_config_string(plugin, "on-scan-error"), "reject") == 0;
 	self->rate_limit = herald_plugin_get_config_uint64(plugin, "upload-rate-limit");
 	self->max_concurrent = herald_plugin_get_config_uint64(plugin, "max-concurrent-uploads");
+	self->max_per_user = herald_plugin_get_config_uint64(plugin, "max-uploads-per-user");
 	self->bucket_retry_s = herald_plugin_get_config_uint64(plugin, "bucket-retry-s");
 	g_free(self->templates_dir);
 	self->templates_dir = g_strdup(herald_plugin_get_config_string(plugin, "templates-dir"));
@@ -2357,6 +2400,10 @@ herald_files_minio_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *dict)
 	g_variant_builder_add(
 	    &rejected, "{sv}", "rate_limited", g_variant_new_uint64(self->rejected_rate));
 	g_variant_builder_add(&rejected, "{sv}", "busy", g_variant_new_uint64(self->rejected_busy));
+	g_variant_builder_add(&rejected,
+			      "{sv}",
+			      "busy_user",
+			      g_variant_new_uint64(self->rejected_busy_user));
 	g_variant_dict_insert_value(
 	    dict, "uploads_rejected_total", g_variant_builder_end(&rejected));
 	g_variant_dict_insert(dict, "scan_errors_total", "t", self->scan_errors);
@@ -2377,6 +2424,7 @@ herald_files_minio_plugin_init(HeraldFilesMinioPlugin *self)
 	    HERALD_PLUGIN(self), files_minio_keys, G_N_ELEMENTS(files_minio_keys));
 	self->rate = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->active = g_hash_table_new(NULL, NULL);
+	self->per_user = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -2398,6 +2446,7 @@ herald_files_minio_plugin_finalize(GObject *object)
 	g_clear_pointer(&self->url_key, g_bytes_unref);
 	g_hash_table_unref(self->rate);
 	g_hash_table_unref(self->active);
+	g_hash_table_unref(self->per_user);
 	g_strfreev(self->allowed_extensions);
 	g_free(self->local_dir);
 	g_free(self->tmp_dir);

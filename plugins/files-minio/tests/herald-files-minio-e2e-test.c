@@ -517,6 +517,81 @@ test_local_limits(void)
 	g_assert_cmpuint(count_files(tmp), ==, 0);
 }
 
+static gint64
+uploads_in_progress(HeraldTestDaemon *daemon)
+{
+	g_autoptr(JsonNode) stats = get_stats(daemon);
+	return herald_test_json_get_int(stats, "plugins.files-minio.uploads_in_progress");
+}
+
+/* uploads that stall after two bytes hold their user's slots only until
+ * [host] upload-idle-timeout-ms */
+static void
+test_upload_slots(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("max-uploads-per-user=2\n[host]\nupload-idle-timeout-ms=500\n");
+	g_autofree gchar *token = user_token("7", "ADVISOR");
+	g_autofree gchar *other = user_token("8", "ADVISOR");
+	g_autofree gchar *data = csv_data(1000);
+	g_autofree gchar *req = g_strdup_printf("POST /v1/files/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+						"Authorization: Bearer %s\r\n"
+						"Content-Type: multipart/form-data; boundary=b\r\n"
+						"Content-Length: 100000\r\n\r\n--",
+						token);
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	GSocketConnection *stalled[2] = {NULL, NULL};
+	g_autoptr(JsonNode) busy = NULL;
+	g_autoptr(JsonNode) ok = NULL;
+	g_autoptr(JsonNode) ok2 = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+
+	g_socket_client_set_timeout(client, 10);
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(GError) error = NULL;
+		stalled[i] = g_socket_client_connect_to_host(client, "127.0.0.1", daemon->port, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_true(g_output_stream_write_all(
+		    g_io_stream_get_output_stream(G_IO_STREAM(stalled[i])), req, strlen(req), NULL, NULL, &error));
+		g_assert_no_error(error);
+	}
+	for (guint i = 0; i < 100 && uploads_in_progress(daemon) < 2; i++)
+		g_usleep(50 * 1000);
+	g_assert_cmpint(uploads_in_progress(daemon), ==, 2);
+	/* a third upload of the same user is refused; another user's goes through */
+	g_assert_cmpuint(upload(daemon, token, "third.csv", data, 1000, &busy), ==, 503);
+	assert_error(busy, "unavailable");
+	g_assert_cmpuint(upload(daemon, other, "other.csv", data, 1000, &ok2), ==, 201);
+	/* the stalled ones are cut: 408, then EOF */
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(GString) reply = g_string_new(NULL);
+		GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(stalled[i]));
+		gchar buf[4096];
+		while (TRUE) {
+			g_autoptr(GError) error = NULL;
+			gssize n = g_input_stream_read(in, buf, sizeof(buf), NULL, &error);
+			g_assert_false(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
+			if (n <= 0)
+				break;
+			g_string_append_len(reply, buf, n);
+		}
+		g_assert_true(g_str_has_prefix(reply->str, "HTTP/1.1 408"));
+		g_assert_nonnull(strstr(reply->str, "\"error\":\"timed_out\""));
+		g_clear_object(&stalled[i]);
+	}
+	for (guint i = 0; i < 100 && uploads_in_progress(daemon) > 0; i++)
+		g_usleep(50 * 1000);
+	g_assert_cmpint(uploads_in_progress(daemon), ==, 0);
+	/* the slots are free again */
+	g_assert_cmpuint(upload(daemon, token, "later.csv", data, 1000, &ok), ==, 201);
+	stats = get_stats(daemon);
+	g_assert_cmpint(herald_test_json_get_int(stats, "plugins.files-minio.uploads_rejected_total.busy_user"),
+			==,
+			1);
+	g_assert_cmpint(herald_test_json_get_int(stats, "http_body_timeouts_total"), ==, 2);
+	g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+}
+
 static void
 test_bad_input(void)
 {
@@ -1008,7 +1083,8 @@ test_concurrent(void)
 	g_autoptr(HeraldTestServer) s3 = start_s3rver();
 	g_autofree gchar *base = s3_config(s3, "herald-load", "S3RVER");
 	g_autofree gchar *cfg =
-	    g_strdup_printf("%supload-rate-limit=0\nrequest-timeout-s=120\n", base);
+	    g_strdup_printf("%supload-rate-limit=0\nmax-uploads-per-user=50\nrequest-timeout-s=120\n",
+			    base);
 	g_autoptr(HeraldTestDaemon) daemon = NULL;
 	g_autofree gchar *token = user_token("42", "ADVISOR");
 	g_autofree gchar *data = csv_data(5 * MiB);
@@ -1379,6 +1455,7 @@ main(int argc, char **argv)
 	g_test_add_func("/files-minio/local/limits", test_local_limits);
 	g_test_add_func("/files-minio/local/link-host", test_local_link_host);
 	g_test_add_func("/files-minio/local/bad-input", test_bad_input);
+	g_test_add_func("/files-minio/local/upload-slots", test_upload_slots);
 	g_test_add_func("/files-minio/local/rate-limit", test_rate_limit);
 	g_test_add_func("/files-minio/local/shutdown-mid-upload", test_shutdown_mid_upload);
 	g_test_add_func("/files-minio/template", test_template);
