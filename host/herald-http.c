@@ -878,6 +878,28 @@ herald_http_finished_cb(SoupServerMessage *msg, gpointer user_data)
 	g_clear_object(&conn->msg);
 }
 
+/* libsoup before 3.4.0 keeps the reference g_socket_accept() gave its
+ * listener on every accepted socket (soup-listener.c listen_watch(): fixed
+ * upstream by "soup-listener: Plug a leak", b545d5f0, in 3.4.0): one GSocket,
+ * 336 bytes, leaked per connection ever accepted, WebSocket or not. The first
+ * request of a connection is announced right after the accept, before libsoup
+ * made its GSocketConnection: then the socket has exactly three references —
+ * the lost one, the connection's and ours — where a fixed libsoup has two.
+ * Only in that case is the lost one given back, so a distribution libsoup
+ * carrying the fix is never under-referenced. */
+static void
+herald_http_balance_accept_ref(GSocket *socket)
+{
+	static gint fixed = -1;
+
+	if (fixed < 0)
+		fixed = soup_check_version(3, 4, 0) ? 1 : 0;
+	if (fixed)
+		return;
+	if (g_atomic_int_get(&G_OBJECT(socket)->ref_count) == 3)
+		g_object_unref(socket);
+}
+
 /* a new request on a connection: at accept, or with the first bytes of the
  * next request of a keep-alive connection */
 static void
@@ -900,6 +922,7 @@ herald_http_request_started_cb(SoupServer *server, SoupServerMessage *msg, gpoin
 		conn->socket = g_object_ref(socket);
 		conn->phase_start = g_get_monotonic_time();
 		g_hash_table_insert(self->conns, socket, conn);
+		herald_http_balance_accept_ref(socket);
 	}
 	/* the header deadline of a kept-alive connection runs from its last
 	 * response, not from the first byte of the next request */
