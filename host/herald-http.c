@@ -30,6 +30,7 @@ typedef struct {
 	gint64 phase_start;	/* monotonic µs */
 	gint64 last_progress;	/* last body bytes */
 	gint64 closing_since;	/* shut down (by us or, while idle, by the client) */
+	GWeakRef soup_conn;	/* libsoup < 3.3: its connection object, see below */
 } HeraldHttpConn;
 
 typedef struct {
@@ -563,6 +564,7 @@ herald_http_reject_body(SoupServerMessage *msg);
 static void
 herald_http_conn_free(HeraldHttpConn *conn)
 {
+	g_weak_ref_clear(&conn->soup_conn);
 	g_clear_object(&conn->msg);
 	g_object_unref(conn->socket);
 	g_free(conn);
@@ -736,6 +738,70 @@ herald_http_peer_closed(GSocket *socket)
 	return n == 0;
 }
 
+/*
+ * libsoup before 3.3.0 never lets go of a keep-alive connection that the
+ * client closes between two requests (upstream d20c6601 "server: do not leak
+ * idle connections closed by the client"): the message waiting for the next
+ * request has no completion callback, so on EOF nothing disconnects the
+ * connection, and SoupServer keeps it in its client list until it is
+ * disposed — about 1.8 KiB per connection, also after the host closed the
+ * socket (heraldd: +9 MB per 5,000 such connections).
+ *
+ * The connection object is private to libsoup, but its "request-started"
+ * signal carries it: an emission hook (public GObject API) notes it on the
+ * message, and once the host has seen the idle connection end (EOF or its own
+ * idle deadline, one sweep after the shutdown, so libsoup has read the EOF and
+ * holds no message on it) it emits the connection's own "disconnected", which
+ * is exactly what the upstream fix does (soup_server_connection_disconnect()
+ * ends in that signal): SoupServer drops the connection and it is finalized.
+ * Only on libsoup < 3.3.0, and only for connections idle between requests.
+ */
+static GQuark herald_http_soup_conn_quark;
+
+static gboolean
+herald_http_soup_conn_hook(GSignalInvocationHint *ihint,
+			   guint n_params,
+			   const GValue *params,
+			   gpointer user_data)
+{
+	GObject *soup_conn = n_params > 0 ? g_value_get_object(&params[0]) : NULL;
+	GObject *msg = n_params > 1 ? g_value_get_object(&params[1]) : NULL;
+	if (soup_conn != NULL && msg != NULL)
+		g_object_set_qdata(msg, herald_http_soup_conn_quark, soup_conn);
+	return TRUE;
+}
+
+static void
+herald_http_watch_soup_conns(void)
+{
+	static gboolean installed = FALSE;
+	GType type;
+	guint signal_id;
+
+	if (installed || soup_check_version(3, 3, 0))
+		return;
+	/* registered when libsoup made its first connection object */
+	type = g_type_from_name("SoupServerConnection");
+	if (type == 0)
+		return;
+	signal_id = g_signal_lookup("request-started", type);
+	if (signal_id == 0 || g_signal_lookup("disconnected", type) == 0)
+		return;
+	installed = TRUE;
+	herald_http_soup_conn_quark = g_quark_from_static_string("herald-http-soup-conn");
+	g_signal_add_emission_hook(signal_id, 0, herald_http_soup_conn_hook, NULL, NULL);
+}
+
+static void
+herald_http_drop_idle_soup_conn(HeraldHttpConn *conn)
+{
+	g_autoptr(GObject) soup_conn = g_weak_ref_get(&conn->soup_conn);
+	if (soup_conn == NULL)
+		return;
+	g_weak_ref_set(&conn->soup_conn, NULL);
+	g_signal_emit_by_name(soup_conn, "disconnected");
+}
+
 static gboolean
 herald_http_sweep_cb(gpointer user_data)
 {
@@ -755,6 +821,7 @@ herald_http_sweep_cb(gpointer user_data)
 			 * closes: close the socket once it had a sweep to do so */
 			if (conn->idle && now - conn->closing_since >= HERALD_HTTP_SWEEP_MS * 1000) {
 				g_socket_close(conn->socket, NULL);
+				herald_http_drop_idle_soup_conn(conn);
 				g_hash_table_iter_remove(&iter);
 			}
 			continue;
@@ -916,6 +983,7 @@ herald_http_request_started_cb(SoupServer *server, SoupServerMessage *msg, gpoin
 	g_signal_connect_object(msg, "finished", G_CALLBACK(herald_http_finished_cb), self, 0);
 	if (socket == NULL)
 		return;
+	herald_http_watch_soup_conns();
 	conn = g_hash_table_lookup(self->conns, socket);
 	if (conn == NULL) {
 		conn = g_new0(HeraldHttpConn, 1);
@@ -923,6 +991,11 @@ herald_http_request_started_cb(SoupServer *server, SoupServerMessage *msg, gpoin
 		conn->phase_start = g_get_monotonic_time();
 		g_hash_table_insert(self->conns, socket, conn);
 		herald_http_balance_accept_ref(socket);
+	}
+	if (herald_http_soup_conn_quark != 0) {
+		GObject *soup_conn = g_object_get_qdata(G_OBJECT(msg), herald_http_soup_conn_quark);
+		if (soup_conn != NULL)
+			g_weak_ref_set(&conn->soup_conn, soup_conn);
 	}
 	/* the header deadline of a kept-alive connection runs from its last
 	 * response, not from the first byte of the next request */
