@@ -291,8 +291,10 @@ witness(HeraldTestDaemon *daemon, const gchar *label)
 
 /* ------------------------------------------------------------ raw sockets */
 
+/* a blocking TCP connection to 127.0.0.1:@port from @source (another
+ * loopback address such as "127.0.0.2", or NULL) */
 static GSocket *
-raw_connect(guint16 port, guint timeout_s)
+raw_connect_from(guint16 port, const gchar *source, guint timeout_s)
 {
 	g_autoptr(GInetAddress) inet = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
 	g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(inet, port);
@@ -304,9 +306,20 @@ raw_connect(guint16 port, guint timeout_s)
 	if (sock == NULL)
 		return NULL;
 	g_socket_set_timeout(sock, timeout_s);
+	if (source != NULL) {
+		g_autoptr(GSocketAddress) local = g_inet_socket_address_new_from_string(source, 0);
+		if (local == NULL || !g_socket_bind(sock, local, FALSE, &error))
+			return NULL;
+	}
 	if (!g_socket_connect(sock, addr, NULL, &error))
 		return NULL;
 	return g_steal_pointer(&sock);
+}
+
+static GSocket *
+raw_connect(guint16 port, guint timeout_s)
+{
+	return raw_connect_from(port, NULL, timeout_s);
 }
 
 static gboolean
@@ -320,12 +333,6 @@ raw_send_all(GSocket *sock, const gchar *data, gsize len)
 		len -= (gsize)n;
 	}
 	return TRUE;
-}
-
-static gboolean
-raw_readable(GSocket *sock)
-{
-	return g_socket_condition_check(sock, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
 }
 
 /* one response from @sock: FALSE when no complete header arrived (timeout,
@@ -493,9 +500,37 @@ eio_handshake(GSocket *sock, guint *status)
 	return sid;
 }
 
-/* a request whose body may be refused while it is sent: the body goes in
- * 64 KiB pieces and sending stops as soon as the server answers or closes;
- * @sent: body bytes handed to the kernel */
+/* sends @total bytes (@pattern repeated) while the server has not answered:
+ * stops as soon as there is something to read (an answer, EOF, a reset),
+ * when a write fails, or when the socket stays unwritable for 10 s; the
+ * bytes handed to the kernel */
+static guint64
+raw_send_unanswered(GSocket *sock, const gchar *pattern, gsize pattern_len, guint64 total)
+{
+	gint fd = g_socket_get_fd(sock);
+	guint64 sent = 0;
+	while (sent < total) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+		gsize off = (gsize)(sent % pattern_len);
+		gsize n = (gsize)MIN((guint64)(pattern_len - off), total - sent);
+		gssize w;
+		if (poll(&p, 1, 10000) <= 0)
+			break;
+		if (p.revents & (POLLIN | POLLHUP | POLLERR))
+			break;
+		w = send(fd, pattern + off, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;
+		}
+		sent += (guint64)w;
+	}
+	return sent;
+}
+
+/* a request whose body may be refused while it is sent (see
+ * raw_send_unanswered); @sent: body bytes handed to the kernel */
 static gboolean
 raw_request_early(GSocket *sock,
 		  const gchar *head,
@@ -507,12 +542,7 @@ raw_request_early(GSocket *sock,
 	*sent = 0;
 	if (!raw_send_all(sock, head, strlen(head)))
 		return FALSE;
-	while (*sent < len && !raw_readable(sock)) {
-		gsize piece = MIN(len - *sent, (gsize)65536);
-		if (!raw_send_all(sock, body + *sent, piece))
-			break;
-		*sent += piece;
-	}
+	*sent = (gsize)raw_send_unanswered(sock, body, len, len);
 	return raw_read_response(sock, r);
 }
 
@@ -885,6 +915,11 @@ test_ping_flood(void)
 
 #define HANDSHAKE_MAX_PENDING 100
 
+/* the flood comes from 127.0.0.1 (where the valid clients are too) and three
+ * more loopback addresses: 4 x max-pending-per-address (32) is more than
+ * max-pending, so the global budget is what holds */
+static const gchar *const flood_sources[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"};
+
 typedef struct {
 	guint16 port;
 	guint min_count;
@@ -904,24 +939,26 @@ handshake_flood_thread(gpointer user_data)
 	gint64 deadline = start + 90 * G_USEC_PER_SEC;
 	guint cap = t->min_count * 20;
 
-	g_autoptr(GSocket) sock = NULL;
+	GSocket *socks[G_N_ELEMENTS(flood_sources)] = {NULL};
 
 	/* at least min_count; more while the main thread is not done, bounded;
-	 * on kept-alive connections (a new one when the server closed it) */
+	 * round-robin over the source addresses, on kept-alive connections (a
+	 * new one when the server closed it) */
 	for (guint i = 0; i < cap; i++) {
 		g_autofree gchar *sid = NULL;
 		guint status = 0;
+		guint j = i % G_N_ELEMENTS(flood_sources);
 		if (i >= t->min_count && g_atomic_int_get(&a->stop))
 			break;
 		if (g_get_monotonic_time() > deadline)
 			break;
-		if (sock != NULL)
-			sid = eio_handshake(sock, &status);
+		if (socks[j] != NULL)
+			sid = eio_handshake(socks[j], &status);
 		if (sid == NULL && status == 0) {
-			g_clear_object(&sock);
-			sock = raw_connect(t->port, 10);
-			if (sock != NULL)
-				sid = eio_handshake(sock, &status);
+			g_clear_object(&socks[j]);
+			socks[j] = raw_connect_from(t->port, flood_sources[j], 10);
+			if (socks[j] != NULL)
+				sid = eio_handshake(socks[j], &status);
 		}
 		if (sid != NULL)
 			g_atomic_int_inc(&t->ok);
@@ -932,6 +969,8 @@ handshake_flood_thread(gpointer user_data)
 		g_atomic_int_inc(&t->count);
 	}
 	t->elapsed_us = g_get_monotonic_time() - start;
+	for (guint j = 0; j < G_N_ELEMENTS(flood_sources); j++)
+		g_clear_object(&socks[j]);
 	g_atomic_int_set(&a->done, 1);
 	return NULL;
 }
@@ -1232,6 +1271,7 @@ typedef struct {
 	guint polling_status;
 	gsize polling_sent;
 	gsize polling_total;
+	gint64 ms[4]; /* how long each one-shot attack took */
 } HttpAttack;
 
 /* waits until every socket of @socks was closed by the server (EOF or
@@ -1336,6 +1376,7 @@ http_oneshot_thread(gpointer user_data)
 	Attack *a = user_data;
 	HttpAttack *t = a->data;
 	RawResponse r;
+	gint64 start = g_get_monotonic_time();
 
 	/* Content-Length: 100 MB, no body → 413 at once, then EOF */
 	{
@@ -1352,6 +1393,8 @@ http_oneshot_thread(gpointer user_data)
 			t->big_cl_closed = raw_wait_closed(sock);
 		}
 	}
+	t->ms[0] = (g_get_monotonic_time() - start) / 1000;
+	start = g_get_monotonic_time();
 	/* an endless chunked body → 413 and EOF after a bounded amount */
 	{
 		g_autoptr(GSocket) sock = raw_connect(t->port, 10);
@@ -1364,12 +1407,11 @@ http_oneshot_thread(gpointer user_data)
 		for (guint i = 0; i < 65536; i++)
 			g_string_append_c(chunk, ' ');
 		g_string_append(chunk, "\r\n");
+		/* 64 KiB chunks until the server answers, stops reading for 10 s
+		 * or closes (or the cap) */
 		if (sock != NULL && raw_send_all(sock, req, strlen(req))) {
-			while (t->chunked_sent < t->s->chunked_cap && !raw_readable(sock)) {
-				if (!raw_send_all(sock, chunk->str, chunk->len))
-					break;
-				t->chunked_sent += 65536;
-			}
+			guint64 cap = t->s->chunked_cap / chunk->len * chunk->len;
+			t->chunked_sent = raw_send_unanswered(sock, chunk->str, chunk->len, cap);
 			if (raw_read_response(sock, &r)) {
 				t->chunked_status = r.status;
 				t->chunked_body = g_steal_pointer(&r.body);
@@ -1377,6 +1419,8 @@ http_oneshot_thread(gpointer user_data)
 			}
 		}
 	}
+	t->ms[1] = (g_get_monotonic_time() - start) / 1000;
+	start = g_get_monotonic_time();
 	/* Content-Length: -1 → 400 and close, no hang */
 	{
 		g_autoptr(GSocket) sock = raw_connect(t->port, 10);
@@ -1392,6 +1436,8 @@ http_oneshot_thread(gpointer user_data)
 			t->neg_cl_closed = raw_wait_closed(sock);
 		}
 	}
+	t->ms[2] = (g_get_monotonic_time() - start) / 1000;
+	start = g_get_monotonic_time();
 	/* 10 MB POST to an Engine.IO session → 413 before it is all sent */
 	{
 		g_autoptr(GSocket) hs_sock = raw_connect(t->port, 10);
@@ -1421,6 +1467,7 @@ http_oneshot_thread(gpointer user_data)
 			}
 		}
 	}
+	t->ms[3] = (g_get_monotonic_time() - start) / 1000;
 	g_atomic_int_set(&a->done, 1);
 	return NULL;
 }
@@ -1527,24 +1574,29 @@ test_http(void)
 	attack_start(&a, http_oneshot_thread, &t);
 	witness(daemon, "http/bodies");
 	attack_join(&a, 150000);
-	g_test_message("Content-Length 100 MB: HTTP %u %s, closed %d",
+	g_test_message("Content-Length 100 MB: HTTP %u %s, closed %d (%" G_GINT64_FORMAT " ms)",
 		       t.big_cl_status,
 		       t.big_cl_body,
-		       t.big_cl_closed);
-	g_test_message("endless chunked: HTTP %u %s after %" G_GUINT64_FORMAT " bytes sent, closed %d",
+		       t.big_cl_closed,
+		       t.ms[0]);
+	g_test_message("endless chunked: HTTP %u %s after %" G_GUINT64_FORMAT
+		       " bytes sent, closed %d (%" G_GINT64_FORMAT " ms)",
 		       t.chunked_status,
 		       t.chunked_body,
 		       t.chunked_sent,
-		       t.chunked_closed);
-	g_test_message("Content-Length -1: HTTP %u %s, closed %d",
+		       t.chunked_closed,
+		       t.ms[1]);
+	g_test_message("Content-Length -1: HTTP %u %s, closed %d (%" G_GINT64_FORMAT " ms)",
 		       t.neg_cl_status,
 		       t.neg_cl_body,
-		       t.neg_cl_closed);
+		       t.neg_cl_closed,
+		       t.ms[2]);
 	g_test_message("10 MB polling POST: HTTP %u after %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
-		       " bytes",
+		       " bytes (%" G_GINT64_FORMAT " ms)",
 		       t.polling_status,
 		       t.polling_sent,
-		       t.polling_total);
+		       t.polling_total,
+		       t.ms[3]);
 	assert_alive(daemon, pid);
 	g_assert_cmpuint(t.big_cl_status, ==, 413);
 	assert_json_string(t.big_cl_body, "error", "too_large");

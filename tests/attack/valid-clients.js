@@ -15,7 +15,7 @@ const { assert } = h;
 
 // a real client retries a failed connect (its session may have been evicted
 // by the flood before its CONNECT arrived); bounded
-const ATTEMPTS = 5;
+const ATTEMPTS = 10;
 
 async function sioWithRetry(tok, name) {
   let last = null;
