@@ -821,7 +821,8 @@ ping_flood_thread(gpointer user_data)
 				    "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
 				    sid,
 				    body->len);
-				if (raw_request_early(sock, head, body->str, body->len, &r, &sent)) {
+				if (raw_request_early(
+					sock, head, body->str, body->len, &r, &sent)) {
 					status = r.status;
 					raw_response_clear(&r);
 				}
@@ -885,8 +886,8 @@ test_ping_flood(void)
 		       (gint64)rss_after - (gint64)rss_before,
 		       s->ping_rss_bound_kib,
 		       hwm_after);
-	g_printerr("# attack ping-flood (%s): VmRSS growth %" G_GINT64_FORMAT " KiB (before %" G_GUINT64_FORMAT
-		   " KiB, peak %" G_GUINT64_FORMAT " KiB)\n",
+	g_printerr("# attack ping-flood (%s): VmRSS growth %" G_GINT64_FORMAT
+		   " KiB (before %" G_GUINT64_FORMAT " KiB, peak %" G_GUINT64_FORMAT " KiB)\n",
 		   s->name,
 		   (gint64)rss_after - (gint64)rss_before,
 		   rss_before,
@@ -1015,8 +1016,8 @@ node_modules_dir(void)
 static JsonNode *
 run_valid_clients(HeraldTestDaemon *daemon, const gchar *tag)
 {
-	g_autoptr(GSubprocessLauncher) launcher =
-	    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+	    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *modules = node_modules_dir();
@@ -1101,9 +1102,9 @@ test_handshake_flood(void)
 	g_atomic_int_set(&a.stop, 1);
 	attack_join(&a, 120000);
 	g_test_message("handshake flood (%s): %d handshakes in %.1f s (%d with a sid, %d "
-		       "refused, %d unanswered) while %" G_GINT64_FORMAT " sio attempt(s) connected; "
-		       "pending_sessions %" G_GINT64_FORMAT ", pending_evicted_total %" G_GINT64_FORMAT
-		       "; /health %s",
+		       "refused, %d unanswered) while %" G_GINT64_FORMAT
+		       " sio attempt(s) connected; pending_sessions %" G_GINT64_FORMAT
+		       ", pending_evicted_total %" G_GINT64_FORMAT "; /health %s",
 		       s->name,
 		       flood.count,
 		       (gdouble)flood.elapsed_us / G_USEC_PER_SEC,
@@ -1615,8 +1616,12 @@ test_http(void)
 	/* counted */
 	stats = get_json(daemon, "/stats", &status);
 	g_assert_cmpuint(status, ==, 200);
-	g_assert_cmpint(json_find_int(stats, "http_header_timeouts_total"), >=, (gint64)s->stalled_headers);
-	g_assert_cmpint(json_find_int(stats, "http_body_timeouts_total"), >=, (gint64)s->stalled_uploads);
+	g_assert_cmpint(json_find_int(stats, "http_header_timeouts_total"),
+			>=,
+			(gint64)s->stalled_headers);
+	g_assert_cmpint(json_find_int(stats, "http_body_timeouts_total"),
+			>=,
+			(gint64)s->stalled_uploads);
 
 	witness(daemon, "http/after");
 	assert_alive(daemon, pid);
