@@ -1359,7 +1359,8 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 		}
 		up = g_new0(HeraldWsRoomsEioUpgrade, 1);
 		up->query_token = g_strdup(g_hash_table_lookup(params, "token"));
-		up->address = g_strdup(soup_server_message_get_remote_host(msg));
+		/* behind [host] trusted-proxies: the forwarded client */
+		up->address = herald_http_get_client_address(msg);
 		if (!herald_ws_rooms_hub_upgrade(hub,
 						 msg,
 						 HERALD_WS_ROOMS_PROTO_SIO,
@@ -1377,8 +1378,8 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 	{
 		g_autofree gchar *open = NULL;
 		HeraldWsRoomsEio *eio;
-		client = herald_ws_rooms_eio_new_pending(hub,
-							 soup_server_message_get_remote_host(msg));
+		g_autofree gchar *address = herald_http_get_client_address(msg);
+		client = herald_ws_rooms_eio_new_pending(hub, address);
 		eio = herald_ws_rooms_eio_new(client);
 		eio->query_token = g_strdup(g_hash_table_lookup(params, "token"));
 		open = herald_eio_open_new(client->id,

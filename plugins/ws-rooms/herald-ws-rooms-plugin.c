@@ -307,7 +307,8 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 	g_autofree gchar *token = herald_http_get_token(msg);
 	g_autoptr(HeraldIdentity) identity = NULL;
 	g_autoptr(GError) error = NULL;
-	const gchar *address = soup_server_message_get_remote_host(msg);
+	/* behind [host] trusted-proxies: the forwarded client */
+	g_autofree gchar *address = herald_http_get_client_address(msg);
 	HeraldWsRoomsPlainUpgrade *up;
 
 	if (token == NULL) {

@@ -2806,6 +2806,41 @@ plain_per_address_func(void)
 	stop_daemon(daemon);
 }
 
+/* behind a trusted proxy the per-address budget counts the forwarded client,
+ * not the proxy: two clients behind one proxy address are two addresses;
+ * the same forwarded address is counted once; an untrusted peer's
+ * X-Forwarded-For is ignored */
+static void
+plain_per_address_proxy_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("max-connections-per-address=1\n[host]\ntrusted-proxies=127.0.0.1\n");
+	g_autofree gchar *t1 = make_token("1", "ADMIN", 3600);
+	g_autofree gchar *t2 = make_token("2", "ADMIN", 3600);
+	g_autofree gchar *t3 = make_token("3", "ADMIN", 3600);
+	g_autofree gchar *p1 = g_strdup_printf("/ws?token=%s", t1);
+	g_autofree gchar *p2 = g_strdup_printf("/ws?token=%s", t2);
+	g_autofree gchar *p3 = g_strdup_printf("/ws?token=%s", t3);
+	g_autoptr(RawClient) a =
+	    raw_client_connect(daemon, p1, "X-Forwarded-For: 203.0.113.1\r\n");
+	g_autoptr(RawClient) b =
+	    raw_client_connect(daemon, p2, "X-Forwarded-For: 203.0.113.2\r\n");
+	g_autoptr(RawClient) c =
+	    raw_client_connect(daemon, p3, "X-Forwarded-For: 203.0.113.1\r\n");
+	g_autoptr(RawClient) untrusted = raw_client_connect_from(
+	    daemon, "127.0.0.2", p3, "X-Forwarded-For: 198.51.100.7\r\n", 0);
+	g_autoptr(JsonNode) stats = NULL;
+
+	g_assert_cmpuint(a->status, ==, 101);
+	g_assert_cmpuint(b->status, ==, 101);
+	g_assert_cmpuint(c->status, ==, 503);
+	/* 127.0.0.2 is no trusted proxy: counted as itself, and it has room */
+	g_assert_cmpuint(untrusted->status, ==, 101);
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "refused_per_address_total"), ==, 1);
+	stop_daemon(daemon);
+}
+
 /* the new limits: out-of-range values refused with their location; a reload
  * moves the Socket.IO route's body limit with max-payload */
 static void
@@ -3175,6 +3210,7 @@ main(int argc, char **argv)
 			eio_post_too_large_streaming_func);
 	g_test_add_func("/herald/ws-rooms/eio/pending-budget", eio_pending_budget_func);
 	g_test_add_func("/herald/ws-rooms/plain/per-address", plain_per_address_func);
+	g_test_add_func("/herald/ws-rooms/plain/per-address-proxy", plain_per_address_proxy_func);
 	g_test_add_func("/herald/ws-rooms/eio/limits-config", eio_limits_config_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
 	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
