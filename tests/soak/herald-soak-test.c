@@ -9,8 +9,7 @@
  * In the suite it runs small and under AddressSanitizer (quarantine off for
  * the daemon, so that freed memory is reused as in a release build); by hand,
  * long and on a release build (docs/security.md, "Soak"):
- *   HERALD_SOAK_CONNECTIONS=100000 HERALD_TEST_HERALDD=build-release/host/heraldd \
- *   HERALD_PLUGIN_DIR=build-release/plugins/ws-rooms meson test -C build soak
+ *   HERALD_SOAK_CONNECTIONS=100000 meson test -C build-release soak --verbose
  */
 #include "config.h"
 
