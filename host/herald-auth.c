@@ -1148,8 +1148,10 @@ herald_auth_get_user_id(HeraldAuth *self, JsonObject *claims, GError **error)
 {
 	g_autofree gchar *user_id = NULL;
 
-	for (guint i = 0; user_id == NULL && self->user_claims[i] != NULL; i++)
-		user_id = herald_auth_id_from_node(json_object_get_member(claims, self->user_claims[i]));
+	for (guint i = 0; user_id == NULL && self->user_claims[i] != NULL; i++) {
+		JsonNode *node = json_object_get_member(claims, self->user_claims[i]);
+		user_id = herald_auth_id_from_node(node);
+	}
 	if (user_id == NULL) {
 		g_autofree gchar *names = g_strjoinv("' / '", self->user_claims);
 		herald_auth_set_missing_claim(error, names);

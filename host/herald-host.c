@@ -1383,7 +1383,8 @@ herald_host_dump_config(gchar **plugin_names)
 			"# targets. A payload's userId (or user_id) narrows every route to that\n"
 			"# user's connections in the targets; a userId that is not a string or an\n"
 			"# integer, longer than 128 bytes or with control characters drops the\n"
-			"# event (route_invalid_user_total). Built in, and overridable key by key:\n");
+			"# event (route_invalid_user_total). Built in, and overridable key by\n"
+			"# key:\n");
 	for (guint i = 0; i < G_N_ELEMENTS(default_routes); i++) {
 		const HeraldDefaultRoute *route = &default_routes[i];
 		g_string_append_printf(out, "#[route %s]\n#channels=%s\n", route->name, route->channels);

@@ -410,7 +410,7 @@ herald_route_user_node(JsonNode *node, const gchar *member, gchar **out, GError 
 	const gchar *text;
 
 	*out = NULL;
-	/* absent, null and "" (the zero value Go marshals for "no user") target nobody in particular */
+	/* absent, null and "" (what Go marshals for "no user"): no user in particular */
 	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
 		return TRUE;
 	if (!JSON_NODE_HOLDS_VALUE(node))
@@ -490,9 +490,15 @@ herald_route_get_target_user(JsonNode *payload, gchar **user_id, GError **error)
 	if (payload == NULL || !JSON_NODE_HOLDS_OBJECT(payload))
 		return TRUE;
 	obj = json_node_get_object(payload);
-	if (!herald_route_user_node(json_object_get_member(obj, "userId"), "userId", &camel, error))
+	if (!herald_route_user_node(json_object_get_member(obj, "userId"),
+				    "userId",
+				    &camel,
+				    error))
 		return FALSE;
-	if (!herald_route_user_node(json_object_get_member(obj, "user_id"), "user_id", &snake, error))
+	if (!herald_route_user_node(json_object_get_member(obj, "user_id"),
+				    "user_id",
+				    &snake,
+				    error))
 		return FALSE;
 	if (camel != NULL && snake != NULL && g_strcmp0(camel, snake) != 0) {
 		g_set_error_literal(error,

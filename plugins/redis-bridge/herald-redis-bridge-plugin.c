@@ -1148,7 +1148,9 @@ rb_presence_value(HeraldRedisBridgePlugin *self,
 		/* role names compare as ws-rooms compares them */
 		for (guint i = 0; role != NULL && roles[i] != NULL; i++) {
 			if (herald_role_equal(roles[i], role))
-				role_room = herald_config_get_string(config, "ws-rooms.roles", roles[i]);
+				role_room = herald_config_get_string(config,
+								     "ws-rooms.roles",
+								     roles[i]);
 		}
 	} else if (role != NULL) {
 		static const gchar *table[][2] = {{"ADMIN", "admin"},
