@@ -1364,11 +1364,21 @@ herald_ws_rooms_room_has_other_of_user(HeraldWsRoomsHub *hub,
 {
 	HeraldWsRoomsRoom *room = g_hash_table_lookup(hub->rooms, name);
 	const gchar *user_id = herald_identity_get_user_id(client->identity);
+	g_autofree gchar *personal = NULL;
 	GHashTableIter iter;
 	gpointer key;
 
 	if (room == NULL)
 		return FALSE;
+	/* a subscribed room: the (user, room) count of room-joined / room-left,
+	 * already updated for @client, answers in O(1) */
+	personal = herald_ws_rooms_personal_room(user_id);
+	if (client->registered && herald_ws_rooms_client_room_is_announced(client, personal, name)) {
+		HeraldWsRoomsUser *user = g_hash_table_lookup(hub->users, user_id);
+		return user != NULL && user->rooms != NULL &&
+		       g_hash_table_lookup(user->rooms, name) != NULL;
+	}
+	/* the role room of another role, say: look at the members */
 	g_hash_table_iter_init(&iter, room->members);
 	while (g_hash_table_iter_next(&iter, &key, NULL)) {
 		HeraldWsRoomsClient *other = key;
