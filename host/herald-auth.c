@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herald-auth.h"
+#include "herald-route.h"
 #include "herald-error.h"
 #include "herald-file-private.h"
 #include "herald-json.h"
@@ -24,11 +25,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
 
 /* fallbacks when the [auth] schema was not registered */
 #define HERALD_AUTH_DEFAULT_MAX_TOKEN_BYTES 8192
-#define HERALD_AUTH_DEFAULT_USER_CLAIM	    "sub"
+#define HERALD_AUTH_DEFAULT_USER_CLAIM	    "sub;user_id"
 #define HERALD_AUTH_DEFAULT_ROLE_CLAIM	    "role"
 
-/* the claim tried when the user claim is missing */
-#define HERALD_AUTH_FALLBACK_USER_CLAIM "user_id"
+/* at most this many user claims are tried, in order */
+#define HERALD_AUTH_USER_CLAIMS_MAX 8
 
 /* how much of a refused header alg is shown back to the client */
 #define HERALD_AUTH_ALG_SHOWN_MAX 16
@@ -247,7 +248,7 @@ struct _HeraldAuth {
 	gchar *audience;      /* (nullable): checked when set */
 	gint64 leeway;	      /* seconds of clock skew for exp and nbf */
 	gboolean require_exp; /* a token without exp is refused */
-	gchar *user_claim;
+	gchar **user_claims; /* tried in order, the first holding an id wins */
 	gchar *role_claim;
 	gchar **service_roles;
 	gchar **admin_roles;
@@ -315,13 +316,13 @@ static const HeraldConfigKey herald_auth_keys[] = {
      HERALD_CONFIG_FLAG_NONE,
      "refuse tokens without exp"},
     {"user-claim",
-     HERALD_CONFIG_STRING,
+     HERALD_CONFIG_LIST,
      HERALD_AUTH_DEFAULT_USER_CLAIM,
-     0,
-     0,
+     1,
+     HERALD_AUTH_USER_CLAIMS_MAX,
      NULL,
      HERALD_CONFIG_FLAG_NOT_EMPTY,
-     "claim holding the user id (falls back to user_id)"},
+     "claims holding the user id, tried in order: the first present wins"},
     {"role-claim",
      HERALD_CONFIG_STRING,
      HERALD_AUTH_DEFAULT_ROLE_CLAIM,
@@ -752,8 +753,11 @@ herald_auth_load_claims(HeraldAuth *self, HeraldConfig *config)
 	self->audience = herald_auth_dup_config_string(config, "audience", NULL);
 	self->leeway = (gint64)MIN(herald_config_get_uint64(config, "auth", "leeway-s"), 3600);
 	self->require_exp = herald_config_get_boolean(config, "auth", "require-exp");
-	self->user_claim =
-	    herald_auth_dup_config_string(config, "user-claim", HERALD_AUTH_DEFAULT_USER_CLAIM);
+	self->user_claims = herald_config_get_strv(config, "auth", "user-claim");
+	if (self->user_claims == NULL || self->user_claims[0] == NULL) {
+		g_strfreev(self->user_claims);
+		self->user_claims = g_strsplit(HERALD_AUTH_DEFAULT_USER_CLAIM, ";", -1);
+	}
 	self->role_claim =
 	    herald_auth_dup_config_string(config, "role-claim", HERALD_AUTH_DEFAULT_ROLE_CLAIM);
 	self->service_roles = herald_config_get_strv(config, "auth", "service-roles");
@@ -1138,18 +1142,19 @@ herald_auth_id_from_node(JsonNode *node)
 	return NULL;
 }
 
+/* `[auth] user-claim` in order: the first claim holding an id wins */
 static gchar *
 herald_auth_get_user_id(HeraldAuth *self, JsonObject *claims, GError **error)
 {
-	g_autofree gchar *user_id =
-	    herald_auth_id_from_node(json_object_get_member(claims, self->user_claim));
+	g_autofree gchar *user_id = NULL;
 
-	if (user_id == NULL) {
-		user_id = herald_auth_id_from_node(
-		    json_object_get_member(claims, HERALD_AUTH_FALLBACK_USER_CLAIM));
+	for (guint i = 0; user_id == NULL && self->user_claims[i] != NULL; i++) {
+		JsonNode *node = json_object_get_member(claims, self->user_claims[i]);
+		user_id = herald_auth_id_from_node(node);
 	}
 	if (user_id == NULL) {
-		herald_auth_set_missing_claim(error, self->user_claim);
+		g_autofree gchar *names = g_strjoinv("' / '", self->user_claims);
+		herald_auth_set_missing_claim(error, names);
 		return NULL;
 	}
 	/* it names rooms and lands in logs: no newlines or escapes */
@@ -1294,7 +1299,7 @@ herald_auth_is_admin(HeraldAuth *self, HeraldIdentity *identity)
 	g_return_val_if_fail(HERALD_IS_AUTH(self), FALSE);
 	if (identity == NULL || identity->role == NULL || self->admin_roles == NULL)
 		return FALSE;
-	return g_strv_contains((const gchar *const *)self->admin_roles, identity->role);
+	return herald_role_in_list((const gchar *const *)self->admin_roles, identity->role);
 }
 
 /**
@@ -1328,7 +1333,7 @@ herald_auth_finalize(GObject *object)
 	g_clear_pointer(&self->public_key, g_bytes_unref);
 	g_clear_pointer(&self->issuer, g_free);
 	g_clear_pointer(&self->audience, g_free);
-	g_clear_pointer(&self->user_claim, g_free);
+	g_clear_pointer(&self->user_claims, g_strfreev);
 	g_clear_pointer(&self->role_claim, g_free);
 	g_clear_pointer(&self->service_roles, g_strfreev);
 	g_clear_pointer(&self->admin_roles, g_strfreev);

@@ -189,6 +189,7 @@ struct _HeraldDelivery {
 	GPtrArray *users;   /* (element-type utf8) */
 	GPtrArray *filters; /* (element-type GStrv) */
 	gboolean broadcast;
+	gchar *user_scope; /* (nullable) */
 };
 
 G_DEFINE_BOXED_TYPE(HeraldDelivery, herald_delivery, herald_delivery_ref, herald_delivery_unref)
@@ -231,6 +232,7 @@ herald_delivery_unref(HeraldDelivery *self)
 	g_ptr_array_unref(self->rooms);
 	g_ptr_array_unref(self->users);
 	g_ptr_array_unref(self->filters);
+	g_free(self->user_scope);
 	g_free(self);
 }
 
@@ -278,6 +280,39 @@ herald_delivery_set_broadcast(HeraldDelivery *self, gboolean broadcast)
 {
 	g_return_if_fail(self != NULL);
 	self->broadcast = broadcast;
+}
+
+/**
+ * herald_delivery_set_user_scope:
+ * @user_id: (nullable): a user id, or %NULL for every connection in the targets
+ *
+ * Narrows the delivery to the connections of @user_id inside its targets
+ * (rooms, users, filters, broadcast): a room-wide message that names a user
+ * reaches only that user's connections in the room, and nobody when the user
+ * is not in it.
+ *
+ * Since: 0.2
+ */
+void
+herald_delivery_set_user_scope(HeraldDelivery *self, const gchar *user_id)
+{
+	g_return_if_fail(self != NULL);
+	g_free(self->user_scope);
+	self->user_scope = g_strdup(user_id);
+}
+
+/**
+ * herald_delivery_get_user_scope:
+ *
+ * Returns: (nullable): the user the delivery is narrowed to, or %NULL
+ *
+ * Since: 0.2
+ */
+const gchar *
+herald_delivery_get_user_scope(HeraldDelivery *self)
+{
+	g_return_val_if_fail(self != NULL, NULL);
+	return self->user_scope;
 }
 
 HeraldEvent *

@@ -70,7 +70,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldEvent, herald_event_unref)
  * What routing made of one event: the event name clients see (`name`) and the
  * targets — rooms (`admin`, `solicitud_17`), users (`42` → room `user_42`),
  * claim filters (every claim/value pair must match the connection's JWT, e.g.
- * `role=SELLER` and `seller_id=123`) or everyone (broadcast).
+ * `role=SELLER` and `seller_id=123`) or everyone (broadcast), and optionally a
+ * user scope: only that user's connections among the targets (a routed
+ * message's `userId`).
  *
  * Since: 0.1
  */
@@ -94,6 +96,10 @@ void
 herald_delivery_add_filter(HeraldDelivery *self, const gchar *const *pairs);
 void
 herald_delivery_set_broadcast(HeraldDelivery *self, gboolean broadcast);
+void
+herald_delivery_set_user_scope(HeraldDelivery *self, const gchar *user_id);
+const gchar *
+herald_delivery_get_user_scope(HeraldDelivery *self);
 
 HeraldEvent *
 herald_delivery_get_event(HeraldDelivery *self);

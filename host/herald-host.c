@@ -31,6 +31,7 @@ struct _HeraldHost {
 	gboolean shutting_down;
 	gboolean strict; /* --strict: exposed inline secrets are errors */
 	guint64 events_api_total;
+	guint64 events_api_invalid_user_total;
 };
 
 G_DEFINE_FINAL_TYPE(HeraldHost, herald_host, G_TYPE_OBJECT)
@@ -693,6 +694,11 @@ herald_host_get_stats(HeraldHost *self)
 			      "route_missing_fields_total",
 			      "t",
 			      herald_router_get_missing_fields(self->router));
+	g_variant_dict_insert(&dict,
+			      "route_invalid_user_total",
+			      "t",
+			      herald_router_get_invalid_users(self->router) +
+				  self->events_api_invalid_user_total);
 	g_variant_dict_insert(&dict, "events_api_total", "t", self->events_api_total);
 	g_variant_dict_insert(&dict, "json_too_deep_total", "t", herald_json_get_rejected_total());
 	herald_http_add_stats(self->http, &dict);
@@ -923,6 +929,15 @@ herald_host_events_cb(SoupServerMessage *msg,
 						/* TRANSLATORS: HTTP 404 */
 						_("no route matches this channel"));
 		return;
+	}
+	/* a userId that names no user would be dropped by routing: say so */
+	{
+		g_autofree gchar *target_user = NULL;
+		if (!herald_route_get_target_user(payload, &target_user, &error)) {
+			self->events_api_invalid_user_total++;
+			herald_http_reply_error(msg, error);
+			return;
+		}
 	}
 	event = herald_event_new(NULL, channel, payload, self->instance_id);
 	reached = herald_bus_publish(self->bus, event);
@@ -1365,7 +1380,11 @@ herald_host_dump_config(gchar **plugin_names)
 
 	g_string_append(out,
 			"\n# Routes turn a channel (Redis, POST /api/events, plugins) into\n"
-			"# targets. Built in, and overridable key by key:\n");
+			"# targets. A payload's userId (or user_id) narrows every route to that\n"
+			"# user's connections in the targets; a userId that is not a string or an\n"
+			"# integer, longer than 128 bytes or with control characters drops the\n"
+			"# event (route_invalid_user_total). Built in, and overridable key by\n"
+			"# key:\n");
 	for (guint i = 0; i < G_N_ELEMENTS(default_routes); i++) {
 		const HeraldDefaultRoute *route = &default_routes[i];
 		g_string_append_printf(out, "#[route %s]\n#channels=%s\n", route->name, route->channels);
@@ -1590,7 +1609,11 @@ herald_host_dump_config_man(gchar **plugin_names)
 			".SH \"[route NAME]\"\n"
 			"A route turns a channel (a Redis publish, \\fBPOST /api/events\\fP, or "
 			"a plugin) into targets: rooms, users or a handler plugin. Each key is "
-			"optional and overrides the built-in route of that name key by key.\n");
+			"optional and overrides the built-in route of that name key by key. "
+			"A payload whose \\fBuserId\\fP (or \\fBuser_id\\fP) names a user "
+			"reaches only that user's connections in the targets; one that cannot "
+			"name a user (not a string or an integer, over 128 bytes, control "
+			"characters) drops the event.\n");
 	keys = herald_router_get_config_keys(&n_keys);
 	herald_host_man_keys(out, keys, n_keys);
 	g_string_append(out, ".PP\nThe built-in routes:\n");

@@ -8,6 +8,12 @@
 
 #define HERALD_ROOM_MAX_BYTES 128
 
+/* the longest user id a routed message may name (userId / user_id) */
+#define HERALD_ROUTE_USER_MAX_BYTES 128
+
+/* a refused userId is logged at most once per interval */
+#define HERALD_ROUTE_LOG_INTERVAL_US (60 * G_USEC_PER_SEC)
+
 /* a template: literal text and {placeholders}, parsed once */
 typedef enum {
 	PART_LITERAL,
@@ -47,6 +53,8 @@ struct _HeraldRouter {
 	GPtrArray *routes; /* (element-type HeraldRoute) sorted by name */
 	guint64 missing_fields;
 	guint64 unrouted;
+	guint64 invalid_users;
+	gint64 invalid_users_logged; /* monotonic µs of the last log line */
 };
 
 G_DEFINE_FINAL_TYPE(HeraldRouter, herald_router, G_TYPE_OBJECT)
@@ -318,6 +326,192 @@ herald_room_name_is_valid(const gchar *room)
 	return TRUE;
 }
 
+/**
+ * herald_room_for_user:
+ * @user_id: a user id, as in #HeraldIdentity
+ *
+ * The personal room of a user, `user_{id}`, which every connection of the user
+ * joins. Plugins name personal rooms only through this function.
+ *
+ * Returns: (transfer full): the room name
+ *
+ * Since: 0.2
+ */
+gchar *
+herald_room_for_user(const gchar *user_id)
+{
+	g_return_val_if_fail(user_id != NULL, NULL);
+	return g_strconcat("user_", user_id, NULL);
+}
+
+/**
+ * herald_role_equal:
+ * @role1: (nullable): a role name
+ * @role2: (nullable): another role name
+ *
+ * Role names compare case-insensitively (ASCII) everywhere: a token's
+ * `"role":"admin"` is the role `ADMIN` of `[ws-rooms.roles]`, of a claim filter
+ * `role=ADMIN` and of `[auth] admin-roles`. Two %NULL roles are not equal.
+ *
+ * Returns: %TRUE when both name the same role
+ *
+ * Since: 0.2
+ */
+gboolean
+herald_role_equal(const gchar *role1, const gchar *role2)
+{
+	if (role1 == NULL || role2 == NULL)
+		return FALSE;
+	return g_ascii_strcasecmp(role1, role2) == 0;
+}
+
+/**
+ * herald_role_in_list:
+ * @roles: (nullable) (array zero-terminated=1): role names, e.g. `[auth] admin-roles`
+ * @role: (nullable): a role name
+ *
+ * Returns: %TRUE when @role is one of @roles, compared as herald_role_equal() does
+ *
+ * Since: 0.2
+ */
+gboolean
+herald_role_in_list(const gchar *const *roles, const gchar *role)
+{
+	for (guint i = 0; roles != NULL && roles[i] != NULL; i++) {
+		if (herald_role_equal(roles[i], role))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/**
+ * herald_role_key:
+ * @role: (nullable): a role name
+ *
+ * The form of @role that tables keyed by role use (ASCII upper case), so
+ * that a lookup agrees with herald_role_equal().
+ *
+ * Returns: (transfer full) (nullable): the key, %NULL for a %NULL role
+ *
+ * Since: 0.2
+ */
+gchar *
+herald_role_key(const gchar *role)
+{
+	if (role == NULL)
+		return NULL;
+	return g_ascii_strup(role, -1);
+}
+
+static gboolean
+herald_route_user_node(JsonNode *node, const gchar *member, gchar **out, GError **error)
+{
+	GType type;
+	const gchar *text;
+
+	*out = NULL;
+	/* absent, null and "" (what Go marshals for "no user"): no user in particular */
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(node))
+		goto invalid;
+	type = json_node_get_value_type(node);
+	if (type == G_TYPE_INT64) {
+		*out = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+		return TRUE;
+	}
+	if (type != G_TYPE_STRING)
+		goto invalid;
+	text = json_node_get_string(node);
+	if (text[0] == '\0')
+		return TRUE;
+	if (strlen(text) > HERALD_ROUTE_USER_MAX_BYTES) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_INVALID_ARGUMENT,
+			    /* TRANSLATORS: %s is a JSON member name (userId), %d a byte count */
+			    _("'%s' is longer than %d bytes"),
+			    member,
+			    HERALD_ROUTE_USER_MAX_BYTES);
+		return FALSE;
+	}
+	for (const gchar *p = text; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f) {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: %s is a JSON member name (userId) */
+				    _("'%s' has control characters"),
+				    member);
+			return FALSE;
+		}
+	}
+	*out = g_strdup(text);
+	return TRUE;
+invalid:
+	g_set_error(error,
+		    HERALD_ERROR,
+		    HERALD_ERROR_INVALID_ARGUMENT,
+		    /* TRANSLATORS: %s is a JSON member name (userId) */
+		    _("'%s' must be a string or an integer"),
+		    member);
+	return FALSE;
+}
+
+/**
+ * herald_route_get_target_user:
+ * @payload: (nullable): an event payload
+ * @user_id: (out) (transfer full) (nullable): the user the message is for, or
+ *   %NULL when it names none
+ * @error: a #GError, or %NULL
+ *
+ * Reads the user a routed message is for: the payload's top-level `userId`
+ * (seed 002's `Message.UserID`) or `user_id`. A string of 1 to 128 bytes
+ * without control characters, or an integer (taken as its decimal text,
+ * `5` is `"5"`). Absent, `null` and `""` name no user (the message goes to its
+ * targets as routed; `""` is what a Go publisher marshals for "no user").
+ * Both members may be given when they agree.
+ *
+ * Returns: %FALSE with %HERALD_ERROR_INVALID_ARGUMENT when the value cannot
+ *   name a user (another JSON type, longer than 128 bytes, control
+ *   characters, or `userId` and `user_id` naming different users)
+ *
+ * Since: 0.2
+ */
+gboolean
+herald_route_get_target_user(JsonNode *payload, gchar **user_id, GError **error)
+{
+	JsonObject *obj;
+	g_autofree gchar *camel = NULL;
+	g_autofree gchar *snake = NULL;
+
+	g_return_val_if_fail(user_id != NULL, FALSE);
+	*user_id = NULL;
+	if (payload == NULL || !JSON_NODE_HOLDS_OBJECT(payload))
+		return TRUE;
+	obj = json_node_get_object(payload);
+	if (!herald_route_user_node(json_object_get_member(obj, "userId"),
+				    "userId",
+				    &camel,
+				    error))
+		return FALSE;
+	if (!herald_route_user_node(json_object_get_member(obj, "user_id"),
+				    "user_id",
+				    &snake,
+				    error))
+		return FALSE;
+	if (camel != NULL && snake != NULL && g_strcmp0(camel, snake) != 0) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: do not translate userId and user_id */
+				    _("'userId' and 'user_id' name different users"));
+		return FALSE;
+	}
+	*user_id = camel != NULL ? g_steal_pointer(&camel) : g_steal_pointer(&snake);
+	return TRUE;
+}
+
 /* NULL when a placeholder has no value */
 static gchar *
 herald_template_expand(HeraldTemplate *tmpl,
@@ -576,12 +770,18 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 	GPtrArray *matches = g_ptr_array_new_with_free_func((GDestroyNotify)herald_route_match_free);
 	const gchar *channel = herald_event_get_channel(event);
 	guint start = 0;
+	g_autofree gchar *target_user = NULL;
+	g_autoptr(GError) error_user = NULL;
+	gboolean user_ok;
 
 	g_return_val_if_fail(HERALD_IS_ROUTER(self), matches);
 	if (channel == NULL) {
 		self->unrouted++;
 		return matches;
 	}
+	user_ok = herald_route_get_target_user(herald_event_get_payload(event),
+					       &target_user,
+					       &error_user);
 	for (;;) {
 		g_autoptr(GPtrArray) captures = g_ptr_array_new_with_free_func(g_free);
 		HeraldRoute *route = herald_router_find(self, channel, start, captures);
@@ -597,8 +797,14 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 			match->handler = g_strdup(route->handler);
 			continue;
 		}
+		if (!user_ok) {
+			/* never to the whole room: nothing at all */
+			self->invalid_users++;
+			continue;
+		}
 		name = herald_router_event_name_for(route, event, captures);
 		match->delivery = herald_delivery_new(event, name);
+		herald_delivery_set_user_scope(match->delivery, target_user);
 		herald_delivery_set_broadcast(match->delivery, route->broadcast);
 		for (guint i = 0; i < route->rooms->len; i++) {
 			g_autofree gchar *room =
@@ -641,7 +847,29 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 	}
 	if (matches->len == 0)
 		self->unrouted++;
+	if (!user_ok) {
+		gint64 now = g_get_monotonic_time();
+		if (self->invalid_users_logged == 0 ||
+		    now - self->invalid_users_logged >= HERALD_ROUTE_LOG_INTERVAL_US) {
+			self->invalid_users_logged = now;
+			/* TRANSLATORS: log line; %s is a channel, then the reason */
+			g_message(_("event on '%s' dropped: %s"), channel, error_user->message);
+		}
+	}
 	return matches;
+}
+
+/**
+ * herald_router_get_invalid_users:
+ *
+ * Returns: how many route deliveries were dropped because the payload's
+ *   `userId` / `user_id` could not name a user
+ */
+guint64
+herald_router_get_invalid_users(HeraldRouter *self)
+{
+	g_return_val_if_fail(HERALD_IS_ROUTER(self), 0);
+	return self->invalid_users;
 }
 
 guint64

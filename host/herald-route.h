@@ -31,6 +31,12 @@ G_BEGIN_DECLS
  * one target and counts it (`missing_fields`); a filled value must be a valid room
  * name ([A-Za-z0-9_.:@-], ≤ 128 bytes) or the target is dropped too.
  *
+ * A payload whose top-level `userId` or `user_id` names a user (seed 002's
+ * `Message.UserID`, "usuario destino") narrows every delivery of every route to
+ * that user's connections inside the targets: see herald_route_get_target_user().
+ * A value that cannot name a user drops the event's deliveries and counts it
+ * (`invalid_users`); it is never delivered to the whole room.
+ *
  * Since: 0.1
  */
 #define HERALD_TYPE_ROUTER (herald_router_get_type())
@@ -70,8 +76,20 @@ guint64
 herald_router_get_missing_fields(HeraldRouter *self);
 guint64
 herald_router_get_unrouted(HeraldRouter *self);
+guint64
+herald_router_get_invalid_users(HeraldRouter *self);
 gboolean
 herald_room_name_is_valid(const gchar *room);
+gchar *
+herald_room_for_user(const gchar *user_id);
+gboolean
+herald_role_equal(const gchar *role1, const gchar *role2);
+gboolean
+herald_role_in_list(const gchar *const *roles, const gchar *role);
+gchar *
+herald_role_key(const gchar *role);
+gboolean
+herald_route_get_target_user(JsonNode *payload, gchar **user_id, GError **error);
 gboolean
 herald_glob_match(const gchar *pattern, const gchar *text);
 

@@ -338,7 +338,7 @@ test_schema(void)
 	    {"audience", HERALD_CONFIG_STRING, NULL},
 	    {"leeway-s", HERALD_CONFIG_UINT, "30"},
 	    {"require-exp", HERALD_CONFIG_BOOLEAN, "true"},
-	    {"user-claim", HERALD_CONFIG_STRING, "sub"},
+	    {"user-claim", HERALD_CONFIG_LIST, "sub;user_id"},
 	    {"role-claim", HERALD_CONFIG_STRING, "role"},
 	    {"service-roles", HERALD_CONFIG_LIST, "SERVICE"},
 	    {"admin-roles", HERALD_CONFIG_LIST, "ADMIN"},
@@ -355,6 +355,7 @@ test_schema(void)
 	}
 	g_assert_cmpuint(auth_keys[5].min, ==, 0);
 	g_assert_cmpuint(auth_keys[5].max, ==, 3600);
+	g_assert_cmpuint(auth_keys[7].max, ==, 8);
 	g_assert_cmpuint(auth_keys[11].min, ==, 256);
 	g_assert_cmpuint(auth_keys[11].max, ==, 65536);
 
@@ -750,11 +751,12 @@ test_user_claim(void)
 	    {"\"sub\":-3", "-3", NULL},
 	    {"\"sub\":\"\",\"user_id\":9", "9", NULL},
 	    {"\"sub\":true,\"user_id\":\"u\"", "u", NULL},
-	    {"", NULL, "token has no 'sub' claim"},
-	    {"\"sub\":\"\"", NULL, "token has no 'sub' claim"},
-	    {"\"sub\":1.5", NULL, "token has no 'sub' claim"},
-	    {"\"sub\":null", NULL, "token has no 'sub' claim"},
-	    {"\"sub\":[\"1\"]", NULL, "token has no 'sub' claim"},
+	    {"", NULL, "token has no 'sub' / 'user_id' claim"},
+	    {"\"sub\":\"\"", NULL, "token has no 'sub' / 'user_id' claim"},
+	    {"\"sub\":1.5", NULL, "token has no 'sub' / 'user_id' claim"},
+	    {"\"sub\":null", NULL, "token has no 'sub' / 'user_id' claim"},
+	    {"\"sub\":[\"1\"]", NULL, "token has no 'sub' / 'user_id' claim"},
+	    {"\"userID\":\"8\"", NULL, "token has no 'sub' / 'user_id' claim"},
 	    {"\"sub\":\"a\\nb\"", NULL, "token user id has control characters"},
 	};
 
@@ -773,7 +775,7 @@ test_user_claim(void)
 		}
 	}
 
-	/* other claim names, with the same user_id fallback */
+	/* a single other claim: exactly that one, no implicit user_id fallback */
 	{
 		g_autofree gchar *c1 = g_strdup_printf(
 		    "{\"uid\":5,\"sub\":\"x\",\"kind\":\"ADMIN\",\"exp\":%" G_GINT64_FORMAT "}", exp);
@@ -785,12 +787,44 @@ test_user_claim(void)
 		g_autofree gchar *t2 = sign(JWT_ALG_HS256, SECRET, c2);
 		g_autofree gchar *t3 = sign(JWT_ALG_HS256, SECRET, c3);
 		g_autoptr(HeraldIdentity) id1 = assert_accepted(custom, t1);
-		g_autoptr(HeraldIdentity) id2 = assert_accepted(custom, t2);
 
 		g_assert_cmpstr(herald_identity_get_user_id(id1), ==, "5");
 		g_assert_cmpstr(herald_identity_get_role(id1), ==, "ADMIN");
-		g_assert_cmpstr(herald_identity_get_user_id(id2), ==, "6");
+		assert_refused(custom, t2, HERALD_ERROR_UNAUTHENTICATED, "token has no 'uid' claim");
 		assert_refused(custom, t3, HERALD_ERROR_UNAUTHENTICATED, "token has no 'uid' claim");
+	}
+
+	/* an ordered list: the first claim holding an id wins */
+	{
+		g_autoptr(HeraldAuth) list =
+		    auth_new("secret=" SECRET "\nuser-claim=sub;user_id;userID");
+		struct {
+			const gchar *claims;
+			const gchar *user_id;
+		} list_cases[] = {
+		    {"\"userID\":\"c\",\"user_id\":\"b\",\"sub\":\"a\"", "a"},
+		    {"\"userID\":\"c\",\"user_id\":\"b\"", "b"},
+		    {"\"userID\":\"c\"", "c"},
+		    {"\"userID\":12", "12"},
+		    {"\"sub\":\"\",\"user_id\":null,\"userID\":\"c\"", "c"},
+		    {"\"sub\":{},\"userID\":\"c\"", "c"},
+		};
+		for (guint i = 0; i < G_N_ELEMENTS(list_cases); i++) {
+			g_autofree gchar *c = g_strdup_printf(
+			    "{%s,\"role\":\"R\",\"exp\":%" G_GINT64_FORMAT "}", list_cases[i].claims, exp);
+			g_autofree gchar *token = sign(JWT_ALG_HS256, SECRET, c);
+			g_autoptr(HeraldIdentity) id = assert_accepted(list, token);
+			g_assert_cmpstr(herald_identity_get_user_id(id), ==, list_cases[i].user_id);
+		}
+		{
+			g_autofree gchar *c = g_strdup_printf(
+			    "{\"uid\":1,\"role\":\"R\",\"exp\":%" G_GINT64_FORMAT "}", exp);
+			g_autofree gchar *token = sign(JWT_ALG_HS256, SECRET, c);
+			assert_refused(list,
+				       token,
+				       HERALD_ERROR_UNAUTHENTICATED,
+				       "token has no 'sub' / 'user_id' / 'userID' claim");
+		}
 	}
 }
 

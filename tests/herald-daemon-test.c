@@ -420,6 +420,10 @@ test_check_config(void)
 	    {"relative unix", "[host]\nlisten=unix:herald.sock\n", "host:listen: "},
 	    {"plugin key type", "[host]\nplugins=test-a\n[test-a]\nconnections=-4\n", "test-a:connections: "},
 	    {"plugin unknown key", "[host]\nplugins=test-a\n[test-a]\nbogus=1\n", "test-a:bogus: "},
+	    {"user-claim empty", "[auth]\nuser-claim=;\n", "auth:user-claim: must not be empty"},
+	    {"user-claim too long",
+	     "[auth]\nuser-claim=a;b;c;d;e;f;g;h;i\n",
+	     "auth:user-claim: the list has more than 8 items"},
 	};
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", cases[i].config);

@@ -236,6 +236,133 @@ test_reload_replaces(void)
 	g_assert_true(herald_router_has_match(router, "two"));
 }
 
+/* seed 002: a Message's userId ("usuario destino") narrows every route to that user */
+static void
+test_target_user(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldRouter) router = load_router(shipped_routes, &error);
+	struct {
+		const gchar *channel;
+		const gchar *payload;
+		const gchar *scope; /* NULL: none */
+	} ok[] = {
+	    {"realtime:notifications", "{\"type\":\"notification\",\"room\":\"notifications\",\"userId\":\"5\"}", "5"},
+	    {"realtime:notifications", "{\"type\":\"notification\",\"userId\":5}", "5"},
+	    {"realtime:notifications", "{\"type\":\"notification\",\"user_id\":\"u-7\"}", "u-7"},
+	    {"realtime:notifications", "{\"type\":\"notification\",\"userId\":\"5\",\"user_id\":5}", "5"},
+	    /* what Go marshals for "no user", and null: the room as routed */
+	    {"realtime:notifications", "{\"type\":\"notification\",\"userId\":\"\"}", NULL},
+	    {"realtime:notifications", "{\"type\":\"notification\",\"userId\":null}", NULL},
+	    {"realtime:notifications", "{\"type\":\"notification\"}", NULL},
+	    {"ws:room:orders", "{\"type\":\"order_update\",\"userId\":\"9\"}", "9"},
+	    {"realtime:broadcasts", "{\"type\":\"broadcast\",\"userId\":\"9\"}", "9"},
+	    {"solicitud.created", "{\"solicitud_id\":17,\"user_id\":3}", "3"},
+	    {"seller.x", "{\"seller_id\":\"1\",\"userId\":\"4\"}", "4"},
+	};
+	const gchar *bad[] = {
+	    "{\"type\":\"n\",\"userId\":true}",
+	    "{\"type\":\"n\",\"userId\":5.5}",
+	    "{\"type\":\"n\",\"userId\":{\"id\":5}}",
+	    "{\"type\":\"n\",\"userId\":[\"5\"]}",
+	    "{\"type\":\"n\",\"userId\":\"a\\nb\"}",
+	    "{\"type\":\"n\",\"user_id\":false}",
+	    "{\"type\":\"n\",\"userId\":\"5\",\"user_id\":\"6\"}",
+	    NULL, /* oversized, built below */
+	};
+	guint64 invalid = 0;
+
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(ok); i++) {
+		g_autoptr(GPtrArray) matches = route(router, ok[i].channel, ok[i].payload);
+		HeraldRouteMatch *match;
+		g_test_message("%s %s", ok[i].channel, ok[i].payload);
+		g_assert_cmpuint(matches->len, ==, 1);
+		match = g_ptr_array_index(matches, 0);
+		g_assert_nonnull(match->delivery);
+		g_assert_false(herald_delivery_is_empty(match->delivery));
+		g_assert_cmpstr(herald_delivery_get_user_scope(match->delivery), ==, ok[i].scope);
+	}
+	g_assert_cmpuint(herald_router_get_invalid_users(router), ==, 0);
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *long_payload = NULL;
+		const gchar *payload = bad[i];
+		g_autoptr(GPtrArray) matches = NULL;
+		HeraldRouteMatch *match;
+		if (payload == NULL) {
+			g_autofree gchar *user = g_strnfill(129, 'u');
+			long_payload = g_strdup_printf("{\"type\":\"n\",\"userId\":\"%s\"}", user);
+			payload = long_payload;
+		}
+		g_test_message("refused: %s", payload);
+		matches = route(router, "realtime:notifications", payload);
+		/* the route matched, but nothing is delivered: never to the whole room */
+		g_assert_cmpuint(matches->len, ==, 1);
+		match = g_ptr_array_index(matches, 0);
+		g_assert_null(match->delivery);
+		g_assert_cmpuint(herald_router_get_invalid_users(router), ==, ++invalid);
+	}
+	/* 128 bytes is the limit, included */
+	{
+		g_autofree gchar *user = g_strnfill(128, 'u');
+		g_autofree gchar *payload = g_strdup_printf("{\"type\":\"n\",\"userId\":\"%s\"}", user);
+		g_autoptr(GPtrArray) matches = route(router, "realtime:notifications", payload);
+		HeraldRouteMatch *match = g_ptr_array_index(matches, 0);
+		g_assert_cmpstr(herald_delivery_get_user_scope(match->delivery), ==, user);
+	}
+	/* a handler route gets the event as it is: the handler decides */
+	{
+		g_autoptr(GPtrArray) matches =
+		    route(router, "events", "{\"type\":\"ADMIN_STATS_UPDATED\",\"userId\":true}");
+		HeraldRouteMatch *match = g_ptr_array_index(matches, 0);
+		g_assert_cmpstr(match->handler, ==, "stats-filter");
+	}
+}
+
+static void
+test_target_user_errors(void)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *user_id = NULL;
+
+	g_assert_true(json_parser_load_from_data(parser, "{\"userId\":1.5}", -1, NULL));
+	g_assert_false(herald_route_get_target_user(json_parser_get_root(parser), &user_id, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_assert_cmpstr(error->message, ==, "'userId' must be a string or an integer");
+	g_assert_null(user_id);
+	g_clear_error(&error);
+	g_assert_true(json_parser_load_from_data(parser, "{\"userId\":\"1\",\"user_id\":\"2\"}", -1, NULL));
+	g_assert_false(herald_route_get_target_user(json_parser_get_root(parser), &user_id, &error));
+	g_assert_cmpstr(error->message, ==, "'userId' and 'user_id' name different users");
+	g_clear_error(&error);
+	/* not an object: no user */
+	g_assert_true(json_parser_load_from_data(parser, "[1,2]", -1, NULL));
+	g_assert_true(herald_route_get_target_user(json_parser_get_root(parser), &user_id, &error));
+	g_assert_null(user_id);
+}
+
+static void
+test_role_and_room_helpers(void)
+{
+	g_autofree gchar *room = herald_room_for_user("42");
+	g_autofree gchar *key = herald_role_key("seller");
+	const gchar *roles[] = {"ADMIN", "Root", NULL};
+
+	g_assert_cmpstr(room, ==, "user_42");
+	g_assert_cmpstr(key, ==, "SELLER");
+	g_assert_true(herald_role_equal("admin", "ADMIN"));
+	g_assert_true(herald_role_equal("Seller", "sELLER"));
+	g_assert_false(herald_role_equal("admin", "admins"));
+	g_assert_false(herald_role_equal(NULL, NULL));
+	g_assert_false(herald_role_equal("admin", NULL));
+	g_assert_true(herald_role_in_list(roles, "admin"));
+	g_assert_true(herald_role_in_list(roles, "ROOT"));
+	g_assert_false(herald_role_in_list(roles, "client"));
+	g_assert_false(herald_role_in_list(NULL, "admin"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -246,5 +373,8 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/route/unrouted-and-multi", test_unrouted_and_multi);
 	g_test_add_func("/herald/route/invalid-templates", test_invalid_templates);
 	g_test_add_func("/herald/route/reload-replaces", test_reload_replaces);
+	g_test_add_func("/herald/route/target-user", test_target_user);
+	g_test_add_func("/herald/route/target-user-errors", test_target_user_errors);
+	g_test_add_func("/herald/route/role-and-room-helpers", test_role_and_room_helpers);
 	return g_test_run();
 }

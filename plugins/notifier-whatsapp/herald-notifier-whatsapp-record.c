@@ -209,7 +209,7 @@ herald_notify_record_new_from_request(JsonObject *request,
 				    _("field 'user_id' must be a string or an integer"));
 		return NULL;
 	}
-	room = g_strdup_printf("user_%s", self->user_id);
+	room = herald_room_for_user(self->user_id);
 	if (self->user_id[0] == '\0' || !herald_room_name_is_valid(room)) {
 		g_set_error_literal(
 		    error,

@@ -1140,13 +1140,18 @@ rb_presence_value(HeraldRedisBridgePlugin *self,
 	g_auto(GStrv) roles = herald_config_get_keys(config, "ws-rooms.roles");
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autoptr(JsonNode) root = NULL;
-	g_autofree gchar *personal = g_strdup_printf("user_%s", user_id);
+	g_autofree gchar *personal = herald_room_for_user(user_id);
 	const gchar *role_room = NULL;
 	const gchar *broadcast = NULL;
 
 	if (roles != NULL && roles[0] != NULL) {
-		if (role != NULL && g_strv_contains((const gchar *const *)roles, role))
-			role_room = herald_config_get_string(config, "ws-rooms.roles", role);
+		/* role names compare as ws-rooms compares them */
+		for (guint i = 0; role != NULL && roles[i] != NULL; i++) {
+			if (herald_role_equal(roles[i], role))
+				role_room = herald_config_get_string(config,
+								     "ws-rooms.roles",
+								     roles[i]);
+		}
 	} else if (role != NULL) {
 		static const gchar *table[][2] = {{"ADMIN", "admin"},
 						  {"ANALYST", "admin"},
@@ -1156,7 +1161,7 @@ rb_presence_value(HeraldRedisBridgePlugin *self,
 						  {"SELLER", "seller"},
 						  {"DELIVERY", "delivery"}};
 		for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
-			if (g_strcmp0(table[i][0], role) == 0)
+			if (herald_role_equal(table[i][0], role))
 				role_room = table[i][1];
 		}
 	}

@@ -618,8 +618,14 @@ herald_ws_rooms_sio_event(HeraldWsRoomsClient *client, HeraldSioPacket *packet)
 	if (g_strcmp0(name, "ping") == 0) {
 		g_autofree gchar *ts = herald_timestamp_format(g_get_real_time());
 		g_autofree gchar *payload = g_strdup_printf("{\"timestamp\":\"%s\"}", ts);
+		/* one `pong` event per ping (seed 001's clients listen to it), and
+		 * the ack when the client asked for one */
 		herald_ws_rooms_eio_send_string(client, herald_sio_event_new("pong", payload));
-		herald_ws_rooms_sio_reply(client, packet->ack_id, "pong", TRUE, NULL, NULL);
+		if (packet->ack_id >= 0) {
+			g_autofree gchar *result =
+			    g_strdup_printf("{\"ok\":true,\"timestamp\":\"%s\"}", ts);
+			herald_ws_rooms_sio_ack(client, packet->ack_id, result);
+		}
 		return;
 	}
 	if (g_strcmp0(name, "refresh") == 0) {

@@ -96,6 +96,7 @@ struct _HeraldWsRoomsHub {
 	guint64 delivered;
 	guint64 subscribes;
 	guint64 subscribes_refused;
+	guint64 users_left; /* user_left announcements */
 	guint64 refreshes;	    /* accepted `refresh` */
 	guint64 refreshes_refused;  /* any refusal: missing, invalid, expired, another user */
 	guint64 refresh_rooms_left; /* rooms a refresh made a connection leave */
@@ -1262,6 +1263,9 @@ herald_ws_rooms_client_close(HeraldWsRoomsClient *client)
 }
 
 static void
+herald_ws_rooms_client_announce_left(HeraldWsRoomsClient *client, const gchar *name);
+
+static void
 herald_ws_rooms_client_reap(HeraldWsRoomsClient *client)
 {
 	HeraldWsRoomsHub *hub = client->hub;
@@ -1273,11 +1277,16 @@ herald_ws_rooms_client_reap(HeraldWsRoomsClient *client)
 	}
 	while (client->rooms != NULL && client->rooms->len > 0) {
 		HeraldWsRoomsRoom *room = g_ptr_array_index(client->rooms, 0);
+		g_autofree gchar *name = g_strdup(room->name);
 		/* room-left before user-disconnected */
 		if (personal != NULL &&
-		    herald_ws_rooms_client_room_is_announced(client, personal, room->name))
-			herald_ws_rooms_client_count_room(client, room->name, -1);
+		    herald_ws_rooms_client_room_is_announced(client, personal, name))
+			herald_ws_rooms_client_count_room(client, name, -1);
 		herald_ws_rooms_client_leave_room(client, room);
+		/* a disconnect (by the client, expiry, 4008, a server close) is a
+		 * leave like an unsubscribe */
+		if (client->registered)
+			herald_ws_rooms_client_announce_left(client, name);
 	}
 	g_clear_pointer(&client->rooms, g_ptr_array_unref);
 	if (client->registered) {
@@ -1345,11 +1354,64 @@ herald_ws_rooms_client_presence_payload(HeraldWsRoomsClient *client, const gchar
 	return g_string_free(out, FALSE);
 }
 
+/* another connection of @client's user is in @room (closed ones not reaped yet
+ * count too: they announce their own leave when they are reaped), so joins and
+ * leaves are announced once per user, not once per connection */
+static gboolean
+herald_ws_rooms_room_has_other_of_user(HeraldWsRoomsHub *hub,
+				       const gchar *name,
+				       HeraldWsRoomsClient *client)
+{
+	HeraldWsRoomsRoom *room = g_hash_table_lookup(hub->rooms, name);
+	const gchar *user_id = herald_identity_get_user_id(client->identity);
+	g_autofree gchar *personal = NULL;
+	GHashTableIter iter;
+	gpointer key;
+
+	if (room == NULL)
+		return FALSE;
+	/* a subscribed room: the (user, room) count of room-joined / room-left,
+	 * already updated for @client, answers in O(1) */
+	personal = herald_ws_rooms_personal_room(user_id);
+	if (client->registered && herald_ws_rooms_client_room_is_announced(client, personal, name)) {
+		HeraldWsRoomsUser *user = g_hash_table_lookup(hub->users, user_id);
+		return user != NULL && user->rooms != NULL &&
+		       g_hash_table_lookup(user->rooms, name) != NULL;
+	}
+	/* the role room of another role, say: look at the members */
+	g_hash_table_iter_init(&iter, room->members);
+	while (g_hash_table_iter_next(&iter, &key, NULL)) {
+		HeraldWsRoomsClient *other = key;
+		if (other != client && other->identity != NULL &&
+		    g_strcmp0(herald_identity_get_user_id(other->identity), user_id) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* @client left the announcing room @name (or is about to be gone from it):
+ * `user_left` to the other members, unless the user is still in the room
+ * through another connection */
+static void
+herald_ws_rooms_client_announce_left(HeraldWsRoomsClient *client, const gchar *name)
+{
+	g_autofree gchar *payload = NULL;
+
+	if (!herald_ws_rooms_room_is_presence(name) || client->identity == NULL)
+		return;
+	if (herald_ws_rooms_room_has_other_of_user(client->hub, name, client))
+		return;
+	payload = herald_ws_rooms_client_presence_payload(client, name);
+	client->hub->users_left++;
+	herald_ws_rooms_hub_emit_room(client->hub, name, client, "user_left", payload);
+}
+
 gboolean
 herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room, GError **error)
 {
 	HeraldWsRoomsHub *hub = client->hub;
 	guint n_subscribed;
+	gboolean announce;
 
 	if (!herald_ws_rooms_policy_check_subscribe(hub->policy, client->identity, room, error)) {
 		hub->subscribes_refused++;
@@ -1382,6 +1444,8 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 		return FALSE;
 	}
 	hub->subscribes++;
+	announce = herald_ws_rooms_room_is_presence(room) &&
+		   !herald_ws_rooms_room_has_other_of_user(hub, room, client);
 	herald_ws_rooms_client_join(client, room);
 	if (client->registered) {
 		g_autofree gchar *personal =
@@ -1389,7 +1453,7 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 		if (herald_ws_rooms_client_room_is_announced(client, personal, room))
 			herald_ws_rooms_client_count_room(client, room, +1);
 	}
-	if (herald_ws_rooms_room_is_presence(room)) {
+	if (announce) {
 		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, room);
 		herald_ws_rooms_hub_emit_room(hub, room, client, "user_joined", payload);
 	}
@@ -1399,7 +1463,6 @@ herald_ws_rooms_client_subscribe(HeraldWsRoomsClient *client, const gchar *room,
 void
 herald_ws_rooms_client_unsubscribe(HeraldWsRoomsClient *client, const gchar *name)
 {
-	HeraldWsRoomsHub *hub = client->hub;
 	g_autofree gchar *personal = NULL;
 	HeraldWsRoomsRoom *room = herald_ws_rooms_client_find_room(client, name);
 
@@ -1412,10 +1475,7 @@ herald_ws_rooms_client_unsubscribe(HeraldWsRoomsClient *client, const gchar *nam
 	if (client->registered && herald_ws_rooms_client_room_is_announced(client, personal, name))
 		herald_ws_rooms_client_count_room(client, name, -1);
 	herald_ws_rooms_client_leave_room(client, room);
-	if (herald_ws_rooms_room_is_presence(name)) {
-		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, name);
-		herald_ws_rooms_hub_emit_room(hub, name, client, "user_left", payload);
-	}
+	herald_ws_rooms_client_announce_left(client, name);
 }
 
 /* a room the connection leaves because its refreshed identity may not be in
@@ -1426,16 +1486,12 @@ herald_ws_rooms_client_drop_room(HeraldWsRoomsClient *client,
 				 HeraldWsRoomsRoom *room,
 				 const gchar *personal)
 {
-	HeraldWsRoomsHub *hub = client->hub;
 	g_autofree gchar *name = g_strdup(room->name);
 
 	if (herald_ws_rooms_client_room_is_announced(client, personal, name))
 		herald_ws_rooms_client_count_room(client, name, -1);
 	herald_ws_rooms_client_leave_room(client, room);
-	if (herald_ws_rooms_room_is_presence(name)) {
-		g_autofree gchar *payload = herald_ws_rooms_client_presence_payload(client, name);
-		herald_ws_rooms_hub_emit_room(hub, name, client, "user_left", payload);
-	}
+	herald_ws_rooms_client_announce_left(client, name);
 }
 
 /**
@@ -1753,6 +1809,7 @@ typedef struct {
 	HeraldWsRoomsHub *hub;
 	HeraldDelivery *delivery;
 	HeraldEvent *event;
+	const gchar *user_scope; /* (nullable): only this user's connections */
 	guint64 serial;
 	guint reached;
 	gboolean verbatim;
@@ -1825,6 +1882,9 @@ herald_ws_rooms_deliver_one(HeraldWsRoomsDeliverCtx *ctx,
 {
 	if (client->delivery_serial == ctx->serial || client->closed || client->identity == NULL)
 		return;
+	if (ctx->user_scope != NULL &&
+	    g_strcmp0(herald_identity_get_user_id(client->identity), ctx->user_scope) != 0)
+		return;
 	client->delivery_serial = ctx->serial;
 	if (client->proto == HERALD_WS_ROOMS_PROTO_SIO) {
 		if (ctx->sio_frame == NULL && !ctx->sio_refused) {
@@ -1871,10 +1931,11 @@ herald_ws_rooms_filter_matches(HeraldWsRoomsClient *client, gchar **pairs)
 {
 	for (guint i = 0; pairs[i] != NULL && pairs[i + 1] != NULL; i += 2) {
 		g_autofree gchar *value = NULL;
-		/* role compares with the identity's role (whatever claim carries it) */
+		/* role compares with the identity's role (whatever claim carries it),
+		 * case-insensitively as everywhere */
 		if (g_strcmp0(pairs[i], "role") == 0) {
-			if (g_strcmp0(herald_identity_get_role(client->identity), pairs[i + 1]) !=
-			    0)
+			if (!herald_role_equal(herald_identity_get_role(client->identity),
+					       pairs[i + 1]))
 				return FALSE;
 			continue;
 		}
@@ -1907,6 +1968,7 @@ herald_ws_rooms_hub_deliver(HeraldWsRoomsHub *self, HeraldDelivery *delivery)
 	ctx.hub = self;
 	ctx.delivery = delivery;
 	ctx.event = herald_delivery_get_event(delivery);
+	ctx.user_scope = herald_delivery_get_user_scope(delivery);
 	ctx.serial = ++self->delivery_serial;
 	ctx.verbatim = herald_event_is_verbatim(ctx.event);
 	ctx.payload_json = herald_event_get_payload_json(ctx.event);
@@ -2628,8 +2690,10 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 		role = herald_identity_get_role(client->identity);
 		if (role == NULL)
 			role = "none";
-		n = GPOINTER_TO_UINT(g_hash_table_lookup(roles, role));
-		g_hash_table_insert(roles, g_strdup(role), GUINT_TO_POINTER(n + 1));
+		/* one key per role, however the tokens spell it */
+		key = herald_role_key(role);
+		n = GPOINTER_TO_UINT(g_hash_table_lookup(roles, key));
+		g_hash_table_replace(roles, key, GUINT_TO_POINTER(n + 1));
 	}
 	g_hash_table_iter_init(&iter, roles);
 	while (g_hash_table_iter_next(&iter, &key, &value))
@@ -2670,6 +2734,7 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "delivered_total", "t", self->delivered);
 	g_variant_dict_insert(dict, "subscribes_total", "t", self->subscribes);
 	g_variant_dict_insert(dict, "subscribes_refused_total", "t", self->subscribes_refused);
+	g_variant_dict_insert(dict, "user_left_total", "t", self->users_left);
 	g_variant_dict_insert(dict, "refreshes_total", "t", self->refreshes);
 	g_variant_dict_insert(dict, "refreshes_refused_total", "t", self->refreshes_refused);
 	g_variant_dict_insert(dict, "refresh_rooms_left_total", "t", self->refresh_rooms_left);

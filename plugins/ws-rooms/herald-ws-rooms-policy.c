@@ -124,7 +124,7 @@ herald_ws_rooms_policy_set_role_room(HeraldWsRoomsPolicy *self,
 			    error_local->message);
 		return FALSE;
 	}
-	g_hash_table_insert(self->role_rooms, g_ascii_strup(role, -1), g_strdup(room));
+	g_hash_table_insert(self->role_rooms, herald_role_key(role), g_strdup(room));
 	return TRUE;
 }
 
@@ -164,7 +164,7 @@ herald_ws_rooms_policy_set_subscribe(HeraldWsRoomsPolicy *self,
 	}
 	g_ptr_array_add(out, NULL);
 	g_hash_table_insert(self->subscribe,
-			    g_ascii_strup(role, -1),
+			    herald_role_key(role),
 			    (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE));
 	return TRUE;
 }
@@ -208,14 +208,14 @@ herald_ws_rooms_policy_get_role_room(HeraldWsRoomsPolicy *self, const gchar *rol
 	g_autofree gchar *key = NULL;
 	if (role == NULL)
 		return NULL;
-	key = g_ascii_strup(role, -1);
+	key = herald_role_key(role);
 	return g_hash_table_lookup(self->role_rooms, key);
 }
 
 gchar *
 herald_ws_rooms_personal_room(const gchar *user_id)
 {
-	return g_strdup_printf("user_%s", user_id);
+	return herald_room_for_user(user_id);
 }
 
 /**
@@ -241,7 +241,7 @@ herald_ws_rooms_policy_check_subscribe(HeraldWsRoomsPolicy *self,
 		return FALSE;
 	if (g_strcmp0(room, role_room) == 0 || g_strcmp0(room, personal) == 0)
 		return TRUE;
-	key = role != NULL ? g_ascii_strup(role, -1) : NULL;
+	key = role != NULL ? herald_role_key(role) : NULL;
 	patterns = key != NULL ? g_hash_table_lookup(self->subscribe, key) : NULL;
 	for (guint i = 0; patterns != NULL && patterns[i] != NULL; i++) {
 		if (herald_glob_match(patterns[i], room))

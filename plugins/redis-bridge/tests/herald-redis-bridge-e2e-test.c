@@ -1292,6 +1292,63 @@ test_malformed(void)
 	daemon_stop(daemon);
 }
 
+/* seed 002's Message published on Redis: userId narrows the room to that
+ * user; one that names no user is dropped and counted, never room-wide */
+static void
+test_user_scope(void)
+{
+	g_autoptr(HeraldTestServer) redis = herald_test_redis_start();
+	HeraldTestDaemon *daemon = daemon_start(redis, NULL);
+	HeraldTestWs *clients[3];
+	g_autoptr(JsonNode) stats = NULL;
+	const gchar *bad[] = {"true", "5.5", "{\"id\":\"5\"}", "[\"5\"]", "\"a\\u0001b\""};
+
+	clients[0] = client_connect(daemon, "5", "client", NULL);
+	clients[1] = client_connect(daemon, "6", "client", NULL);
+	clients[2] = client_connect(daemon, "5", "client", NULL);
+	client_subscribe(clients[0], "notifications");
+	client_subscribe(clients[1], "notifications");
+
+	g_assert_cmpint(redis_publish(redis,
+				      "realtime:notifications",
+				      "{\"type\":\"notification\",\"room\":\"notifications\","
+				      "\"userId\":\"5\",\"payload\":{\"m\":\"u1\"}}"),
+			==,
+			1);
+	g_assert_cmpint(redis_publish(redis,
+				      "realtime:notifications",
+				      "{\"type\":\"notification\",\"room\":\"notifications\","
+				      "\"userId\":\"\",\"payload\":{\"m\":\"u2\"}}"),
+			==,
+			1);
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *msg = g_strdup_printf(
+		    "{\"type\":\"notification\",\"userId\":%s,\"payload\":{\"m\":\"u3\"}}", bad[i]);
+		g_assert_cmpint(redis_publish(redis, "realtime:notifications", msg), ==, 1);
+	}
+	barrier_redis(redis, clients, G_N_ELEMENTS(clients));
+	/* user 5's connection in the room; not user 6, not user 5's other one */
+	g_assert_cmpuint(count_marker(clients[0], "u1"), ==, 1);
+	g_assert_cmpuint(count_marker(clients[1], "u1"), ==, 0);
+	g_assert_cmpuint(count_marker(clients[2], "u1"), ==, 0);
+	/* Go's zero value: the room */
+	g_assert_cmpuint(count_marker(clients[0], "u2"), ==, 1);
+	g_assert_cmpuint(count_marker(clients[1], "u2"), ==, 1);
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++)
+		g_assert_cmpuint(count_marker(clients[i], "u3"), ==, 0);
+	stats = get_stats(daemon);
+	g_assert_cmpint(herald_test_json_get_int(stats, "route_invalid_user_total"),
+			==,
+			G_N_ELEMENTS(bad));
+	g_assert_true(herald_test_daemon_wait_log(daemon,
+						  "event on 'realtime:notifications' dropped: "
+						  "'userId' must be a string or an integer",
+						  WAIT_MS));
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++)
+		herald_test_ws_free(clients[i]);
+	daemon_stop(daemon);
+}
+
 /* 200,000 levels of `[` overflowed json-glib 1.6's stack: one PUBLISH killed
  * every instance subscribed to the channel */
 static void
@@ -1648,6 +1705,7 @@ main(int argc, char **argv)
 	g_test_add_func("/redis-bridge/e2e/reload", test_reload);
 	g_test_add_func("/redis-bridge/e2e/hung", test_hung);
 	g_test_add_func("/redis-bridge/e2e/malformed", test_malformed);
+	g_test_add_func("/redis-bridge/e2e/user-scope", test_user_scope);
 	g_test_add_func("/redis-bridge/e2e/json-too-deep", test_json_too_deep);
 	g_test_add_func("/redis-bridge/e2e/check-config", test_check_config);
 	g_test_add_func("/redis-bridge/e2e/auth-unix", test_auth_unix);

@@ -68,15 +68,23 @@ connect_client(HeraldTestDaemon *daemon, const gchar *user, const gchar *role, c
 	return ws;
 }
 
+/* the roles as tokens spell them: seed 003's ADMIN/SELLER, seed 002's admin/seller */
+static void
+connect_all_as(HeraldTestDaemon *daemon, HeraldTestWs **clients, const gchar *const *roles)
+{
+	clients[ADMIN] = connect_client(daemon, "1", roles[ADMIN], NULL);
+	clients[SELLER_123] = connect_client(daemon, "2", roles[SELLER_123], "\"seller_id\":\"123\"");
+	clients[SELLER_456] = connect_client(daemon, "3", roles[SELLER_456], "\"seller_id\":\"456\"");
+	clients[CLIENT] = connect_client(daemon, "4", roles[CLIENT], "\"seller_id\":\"123\"");
+	/* ANALYST shares the admin room but is not role ADMIN */
+	clients[ANALYST] = connect_client(daemon, "5", roles[ANALYST], NULL);
+}
+
 static void
 connect_all(HeraldTestDaemon *daemon, HeraldTestWs **clients)
 {
-	clients[ADMIN] = connect_client(daemon, "1", "ADMIN", NULL);
-	clients[SELLER_123] = connect_client(daemon, "2", "SELLER", "\"seller_id\":\"123\"");
-	clients[SELLER_456] = connect_client(daemon, "3", "SELLER", "\"seller_id\":\"456\"");
-	clients[CLIENT] = connect_client(daemon, "4", "CLIENT", "\"seller_id\":\"123\"");
-	/* ANALYST shares the admin room but is not role ADMIN */
-	clients[ANALYST] = connect_client(daemon, "5", "ANALYST", NULL);
+	const gchar *roles[N_CLIENTS] = {"ADMIN", "SELLER", "SELLER", "CLIENT", "ANALYST"};
+	connect_all_as(daemon, clients, roles);
 }
 
 static const gchar *
@@ -236,6 +244,91 @@ test_table(void)
 	herald_test_daemon_free(daemon);
 }
 
+/* seed 003's hooks, as the frontend runs them on what it receives:
+ * AdminDashboard refetches on ADMIN_STATS_UPDATED, SellerAnalytics on
+ * SELLER_STATS_UPDATED whose seller_id is its own */
+static guint
+hook_refetches(HeraldTestWs *ws, const gchar *own_seller_id)
+{
+	guint n = 0;
+	for (guint i = 0; i < ws->messages->len; i++) {
+		JsonNode *event = g_ptr_array_index(ws->messages, i);
+		const gchar *type = herald_test_json_get_string(event, "type");
+		if (own_seller_id == NULL && g_strcmp0(type, "ADMIN_STATS_UPDATED") == 0)
+			n++;
+		if (own_seller_id != NULL && g_strcmp0(type, "SELLER_STATS_UPDATED") == 0 &&
+		    g_strcmp0(herald_test_json_get_string(event, "seller_id"), own_seller_id) == 0)
+			n++;
+	}
+	return n;
+}
+
+static guint
+count_type(HeraldTestWs *ws, const gchar *type)
+{
+	guint n = 0;
+	for (guint i = 0; i < ws->messages->len; i++) {
+		if (g_strcmp0(herald_test_json_get_string(g_ptr_array_index(ws->messages, i), "type"),
+			      type) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* role names compare case-insensitively: seed 002's lowercase roles (and any
+ * other spelling) get exactly what the seed's uppercase table gives */
+static void
+test_role_case(void)
+{
+	const gchar *spellings[][N_CLIENTS] = {
+	    {"admin", "seller", "seller", "client", "analyst"},
+	    {"ADMIN", "SELLER", "SELLER", "CLIENT", "ANALYST"},
+	    {"Admin", "Seller", "sELLER", "Client", "Analyst"},
+	};
+
+	for (guint s = 0; s < G_N_ELEMENTS(spellings); s++) {
+		HeraldTestDaemon *daemon = daemon_start(NULL);
+		HeraldTestWs *clients[N_CLIENTS];
+
+		g_test_message("roles spelled %s/%s", spellings[s][ADMIN], spellings[s][SELLER_123]);
+		connect_all_as(daemon, clients, spellings[s]);
+		check_event(daemon,
+			    clients,
+			    "{\"type\":\"ADMIN_STATS_UPDATED\",\"metadata\":{\"order_id\":456,"
+			    "\"action\":\"order_created\"},\"m\":\"c1\"}",
+			    "c1",
+			    1 << ADMIN);
+		check_event(daemon,
+			    clients,
+			    "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"123\",\"metadata\":{"
+			    "\"order_id\":456,\"status\":\"payment_confirmed\"},\"m\":\"c2\"}",
+			    "c2",
+			    1 << SELLER_123);
+		check_event(daemon,
+			    clients,
+			    "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"456\",\"m\":\"c3\"}",
+			    "c3",
+			    1 << SELLER_456);
+		/* the hooks refetch exactly once per event meant for them */
+		g_assert_cmpuint(hook_refetches(clients[ADMIN], NULL), ==, 1);
+		g_assert_cmpuint(hook_refetches(clients[SELLER_123], "123"), ==, 1);
+		g_assert_cmpuint(hook_refetches(clients[SELLER_456], "456"), ==, 1);
+		for (guint i = 0; i < N_CLIENTS; i++) {
+			guint admin_events = count_type(clients[i], "ADMIN_STATS_UPDATED");
+			guint seller_events = count_type(clients[i], "SELLER_STATS_UPDATED");
+			g_assert_cmpuint(admin_events, ==, i == ADMIN ? 1 : 0);
+			g_assert_cmpuint(seller_events,
+					 ==,
+					 i == SELLER_123 || i == SELLER_456 ? 1 : 0);
+		}
+		g_assert_cmpint(stat(daemon, "stats_connections_reached_total"), ==, 3);
+		for (guint i = 0; i < N_CLIENTS; i++)
+			herald_test_ws_free(clients[i]);
+		g_assert_cmpint(herald_test_daemon_stop(daemon), ==, 0);
+		herald_test_daemon_free(daemon);
+	}
+}
+
 /* ws-rooms' plain `refresh` with a token of the same user and new claims */
 static void
 refresh_client(HeraldTestWs *ws, const gchar *user, const gchar *role, const gchar *claims)
@@ -354,6 +447,7 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 	g_test_add_func("/stats-filter/e2e/table", test_table);
+	g_test_add_func("/stats-filter/e2e/role-case", test_role_case);
 	g_test_add_func("/stats-filter/e2e/custom-rules", test_custom_rules);
 	g_test_add_func("/stats-filter/e2e/refresh", test_refresh);
 	g_test_add_func("/stats-filter/e2e/check-config", test_check_config);

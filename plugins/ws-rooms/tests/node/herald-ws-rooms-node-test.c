@@ -464,6 +464,26 @@ check_pending_flood(JsonNode *summary, JsonNode *stats)
 	g_assert_cmpint(stat_int(stats, "closes_total.server_full"), >=, 1900);
 }
 
+/* the conformance issue: seeds 001, 002 and 003 replayed */
+static void
+check_conformance(JsonNode *summary, JsonNode *stats)
+{
+	JsonArray *presence =
+	    json_object_get_array_member(json_node_get_object(summary), "watcher_presence");
+	const gchar *expected[] = {"user_joined a", "user_joined b", "user_left b", "user_left a"};
+
+	g_assert_cmpint(herald_test_json_get_int(summary, "invalid_user_total"), ==, 7);
+	g_assert_cmpint(herald_test_json_get_int(stats, "route_invalid_user_total"), ==, 7);
+	g_assert_cmpint(herald_test_json_get_int(summary, "sio_pongs"), ==, 2);
+	g_assert_cmpint(herald_test_json_get_int(summary, "plain_pongs"), ==, 1);
+	g_assert_cmpuint(json_array_get_length(presence), ==, G_N_ELEMENTS(expected));
+	for (guint i = 0; i < G_N_ELEMENTS(expected); i++)
+		g_assert_cmpstr(json_array_get_string_element(presence, i), ==, expected[i]);
+	/* b and a in solicitud_sol-123, the two ping users in solicitud_1 and
+	 * the watcher at the end: every (user, room) departure, seen or not */
+	g_assert_cmpint(stat_int(stats, "user_left_total"), ==, 5);
+}
+
 static const Scenario scenarios[] = {
     {"plain-protocol.js", NULL, NULL, check_plain},
     {"sio-client.js", "default", NULL, check_sio_default},
@@ -505,6 +525,8 @@ static const Scenario scenarios[] = {
      "max-pending=100\nmax-pending-per-address=100000\nconnect-timeout-ms=3000\n"
      "close-timeout-ms=2000\n",
      check_pending_flood},
+    /* seed 002's tokens carry the user in userID */
+    {"conformance.js", NULL, "[auth]\nuser-claim=sub;user_id;userID\n", check_conformance},
 };
 
 static const gchar *paths[] = {
@@ -524,6 +546,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/max-connections",
     "/ws-rooms/node/fan-out",
     "/ws-rooms/node/socketio-pending-flood",
+    "/ws-rooms/node/conformance",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(scenarios) == G_N_ELEMENTS(paths));

@@ -46,9 +46,15 @@ async function main() {
   assert.deepEqual(await a.ack('subscribe', { room: 'solicitud_18' }), { ok: true, room: 'solicitud_18' });
   assert.deepEqual(await a.ack('subscribe', 'solicitud_19'), { ok: true, room: 'solicitud_19' });
   assert.deepEqual(await a.ack('unsubscribe', { room: 'solicitud_19' }), { ok: true, room: 'solicitud_19' });
-  assert.deepEqual(await a.ack('ping'), { ok: true });
+  const pingAck = await a.ack('ping');
+  assert.deepEqual(Object.keys(pingAck).sort(), ['ok', 'timestamp']);
+  assert.equal(pingAck.ok, true);
   const pong = await a.mb.take((m) => m.event === 'pong', 'pong');
   assert.ok(!Number.isNaN(Date.parse(pong.args[0].timestamp)));
+  assert.deepEqual(Object.keys(pong.args[0]), ['timestamp']);
+  // one pong per ping: nothing else arrived with it
+  await a.ack('subscribe', { room: 'solicitud_18' });
+  assert.equal(a.mb.count((m) => m.event === 'pong'), 1);
   // without an ack id the answers come as events
   a.socket.emit('subscribe', { room: 'solicitud_20' });
   const subscribed = await a.mb.take((m) => m.event === 'subscribed', 'subscribed event');

@@ -1098,6 +1098,185 @@ hub_refresh_func(Fixture *fx, gconstpointer data)
 					     NULL});
 }
 
+static guint
+peer_count(Peer *peer, const gchar *type)
+{
+	g_autoptr(GPtrArray) got = peer_read(peer);
+	guint n = 0;
+	for (guint i = 0; i < got->len; i++) {
+		if (type == NULL || g_strcmp0(msg_get(g_ptr_array_index(got, i), "type"), type) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* seed 002: a room-wide message with userId reaches that user's connections
+ * in the targets only, for every kind of target */
+static void
+hub_user_scope_func(Fixture *fx, gconstpointer data)
+{
+	Peer *u5a = connect_peer(fx, "5", "CLIENT", NULL);
+	Peer *u5b = connect_peer(fx, "5", "CLIENT", NULL);
+	Peer *u6 = connect_peer(fx, "6", "CLIENT", NULL);
+	Peer *s7 = connect_peer(fx, "7", "SELLER", "123");
+	const gchar *client_pairs[] = {"role", "client", NULL};
+
+	g_ptr_array_unref(peer_read(u5a));
+	g_ptr_array_unref(peer_read(u5b));
+	g_ptr_array_unref(peer_read(u6));
+	g_ptr_array_unref(peer_read(s7));
+	request_ok(u5a, "subscribe", "notifications");
+	request_ok(u6, "subscribe", "notifications");
+	request_ok(s7, "subscribe", "notifications");
+
+	/* a room: only user 5's connection in it (u5b is not subscribed) */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{\"userId\":\"5\"}");
+		herald_delivery_add_room(d, "notifications");
+		herald_delivery_set_user_scope(d, "5");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 1);
+		g_assert_cmpuint(peer_count(u5a, "notification"), ==, 1);
+		g_assert_cmpuint(peer_count(u5b, NULL), ==, 0);
+		g_assert_cmpuint(peer_count(u6, NULL), ==, 0);
+		g_assert_cmpuint(peer_count(s7, NULL), ==, 0);
+	}
+	/* the role room: both of user 5's connections */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{}");
+		herald_delivery_add_room(d, "client");
+		herald_delivery_set_user_scope(d, "5");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 2);
+		g_assert_cmpuint(peer_count(u5a, NULL), ==, 1);
+		g_assert_cmpuint(peer_count(u5b, NULL), ==, 1);
+		g_assert_cmpuint(peer_count(u6, NULL), ==, 0);
+	}
+	/* a user not in the room: nobody */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{}");
+		herald_delivery_add_room(d, "seller");
+		herald_delivery_set_user_scope(d, "5");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 0);
+		g_assert_cmpuint(peer_count(s7, NULL), ==, 0);
+	}
+	/* another user's personal room: nobody */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{}");
+		herald_delivery_add_user(d, "6");
+		herald_delivery_set_user_scope(d, "5");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 0);
+		g_assert_cmpuint(peer_count(u6, NULL), ==, 0);
+	}
+	/* the broadcast room and the broadcast flag */
+	{
+		g_autoptr(HeraldDelivery) d1 = make_delivery("broadcast", "{}");
+		g_autoptr(HeraldDelivery) d2 = make_delivery("broadcast", "{}");
+		herald_delivery_add_room(d1, "all");
+		herald_delivery_set_user_scope(d1, "6");
+		herald_delivery_set_broadcast(d2, TRUE);
+		herald_delivery_set_user_scope(d2, "6");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d1), ==, 1);
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d2), ==, 1);
+		g_assert_cmpuint(peer_count(u6, "broadcast"), ==, 2);
+		g_assert_cmpuint(peer_count(u5a, NULL), ==, 0);
+		g_assert_cmpuint(peer_count(s7, NULL), ==, 0);
+	}
+	/* claim filters (lowercase role, compared case-insensitively) */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{}");
+		herald_delivery_add_filter(d, client_pairs);
+		herald_delivery_set_user_scope(d, "6");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 1);
+		g_assert_cmpuint(peer_count(u6, NULL), ==, 1);
+		g_assert_cmpuint(peer_count(u5a, NULL), ==, 0);
+		g_assert_cmpuint(peer_count(u5b, NULL), ==, 0);
+	}
+	/* without a scope: the whole room, as before */
+	{
+		g_autoptr(HeraldDelivery) d = make_delivery("notification", "{}");
+		herald_delivery_add_room(d, "notifications");
+		g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, d), ==, 3);
+	}
+}
+
+/* role names compare case-insensitively: seed 002's lowercase roles get
+ * the role room, subscribe rights and claim filters of the uppercase table */
+static void
+hub_role_case_func(Fixture *fx, gconstpointer data)
+{
+	Peer *admin = connect_peer(fx, "1", "admin", NULL);
+	Peer *seller = connect_peer(fx, "2", "seller", "123");
+	Peer *seller_uc = connect_peer(fx, "3", "SELLER", "123");
+	const gchar *admin_pairs[] = {"role", "ADMIN", NULL};
+	const gchar *seller_pairs[] = {"role", "SELLER", "seller_id", "123", NULL};
+	g_autoptr(HeraldDelivery) to_admin = make_delivery(
+	    "ADMIN_STATS_UPDATED", "{\"type\":\"ADMIN_STATS_UPDATED\"}");
+	g_autoptr(HeraldDelivery) to_seller = make_delivery(
+	    "SELLER_STATS_UPDATED", "{\"type\":\"SELLER_STATS_UPDATED\",\"seller_id\":\"123\"}");
+
+	g_ptr_array_unref(peer_read(admin));
+	g_ptr_array_unref(peer_read(seller));
+	g_ptr_array_unref(peer_read(seller_uc));
+	herald_delivery_add_filter(to_admin, admin_pairs);
+	herald_delivery_add_filter(to_seller, seller_pairs);
+	g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, to_admin), ==, 1);
+	g_assert_cmpuint(peer_count(admin, "ADMIN_STATS_UPDATED"), ==, 1);
+	g_assert_cmpuint(herald_ws_rooms_hub_deliver(fx->hub, to_seller), ==, 2);
+	g_assert_cmpuint(peer_count(seller, "SELLER_STATS_UPDATED"), ==, 1);
+	g_assert_cmpuint(peer_count(seller_uc, "SELLER_STATS_UPDATED"), ==, 1);
+	g_assert_cmpuint(peer_count(admin, NULL), ==, 0);
+	/* the role room of "seller" is the SELLER room; an "admin" may subscribe anywhere */
+	request_ok(admin, "subscribe", "user_2");
+	/* one key per role in connections_by_role, however tokens spell it */
+	g_assert_cmpuint(stat_get(fx, "connections_by_role", "SELLER"), ==, 2);
+	g_assert_cmpuint(stat_get(fx, "connections_by_role", "ADMIN"), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "admins_connected", NULL), ==, 1);
+}
+
+/* user_left on every way of leaving an announcing room, once per user */
+static void
+hub_user_left_func(Fixture *fx, gconstpointer data)
+{
+	Peer *watcher = connect_peer(fx, "1", "ADVISOR", NULL);
+	Peer *b1 = connect_peer(fx, "2", "ADVISOR", NULL);
+	Peer *b2 = connect_peer(fx, "2", "ADVISOR", NULL);
+	Peer *c = connect_peer(fx, "3", "ADVISOR", NULL);
+
+	request_ok(watcher, "subscribe", "solicitud_17");
+	request_ok(b1, "subscribe", "solicitud_17");
+	/* user 2's second connection joins: no second user_joined */
+	request_ok(b2, "subscribe", "solicitud_17");
+	request_ok(c, "subscribe", "solicitud_17");
+	g_assert_cmpuint(peer_count(watcher, "user_joined"), ==, 2);
+	g_ptr_array_unref(peer_read(b1));
+	g_ptr_array_unref(peer_read(b2));
+
+	/* b1 disconnects while b2 is still in the room: no user_left */
+	close(b1->peer);
+	b1->peer = -1;
+	run_pending();
+	g_assert_cmpuint(peer_count(watcher, "user_left"), ==, 0);
+	/* b2 disconnects: user 2 left, once */
+	close(b2->peer);
+	b2->peer = -1;
+	run_pending();
+	{
+		g_autoptr(GPtrArray) got = peer_read(watcher);
+		g_assert_cmpuint(got->len, ==, 1);
+		g_assert_cmpstr(msg_get(g_ptr_array_index(got, 0), "type"), ==, "user_left");
+		g_assert_cmpstr(msg_get(g_ptr_array_index(got, 0), "room"), ==, "solicitud_17");
+		g_assert_cmpstr(msg_get_path(g_ptr_array_index(got, 0), "payload", "user_id"), ==, "2");
+		g_assert_cmpstr(msg_get_path(g_ptr_array_index(got, 0), "payload", "role"),
+				==,
+				"ADVISOR");
+	}
+	g_assert_cmpuint(peer_count(c, "user_left"), ==, 1);
+	/* closed by the server (as at expiry or for a slow consumer) */
+	herald_ws_rooms_client_close((HeraldWsRoomsClient *)c->conn->user_data);
+	run_pending();
+	g_assert_cmpuint(peer_count(watcher, "user_left"), ==, 1);
+	g_assert_cmpuint(stat_get(fx, "user_left_total", NULL), ==, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1161,6 +1340,24 @@ main(int argc, char **argv)
 		   NULL,
 		   fixture_init,
 		   hub_refresh_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/hub/user-scope",
+		   Fixture,
+		   NULL,
+		   fixture_init,
+		   hub_user_scope_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/hub/role-case",
+		   Fixture,
+		   NULL,
+		   fixture_init,
+		   hub_role_case_func,
+		   fixture_teardown);
+	g_test_add("/herald/ws-rooms/hub/user-left",
+		   Fixture,
+		   NULL,
+		   fixture_init,
+		   hub_user_left_func,
 		   fixture_teardown);
 	g_test_add("/herald/ws-rooms/hub/parallel-pass",
 		   Fixture,

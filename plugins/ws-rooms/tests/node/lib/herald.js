@@ -224,7 +224,8 @@ function sioConnect(tok, name, opts = {}) {
   c.ack = (event, arg) => socket.timeout(WAIT_MS).emitWithAck(event, arg);
   c.fence = async () => {
     const res = await c.ack('ping');
-    assert.deepEqual(res, { ok: true });
+    assert.equal(res.ok, true);
+    assert.ok(!Number.isNaN(Date.parse(res.timestamp)), `ping ack ${JSON.stringify(res)}`);
   };
   c.transport = () => socket.io.engine && socket.io.engine.transport.name;
   return new Promise((resolve, reject) => {
