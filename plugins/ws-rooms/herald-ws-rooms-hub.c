@@ -2515,7 +2515,9 @@ herald_ws_rooms_hub_set_auth(HeraldWsRoomsHub *self, HeraldAuth *auth)
 	g_set_object(&self->auth, auth);
 }
 
-/* graceful shutdown: 1001 to plain clients, `41` to Socket.IO clients */
+/* graceful shutdown (SIGTERM, a restart): 1012 to plain clients, the
+ * Engine.IO transport closed without `41` for Socket.IO clients, so that
+ * both reconnect (to this address's next instance) by themselves */
 void
 herald_ws_rooms_hub_shutdown(HeraldWsRoomsHub *self)
 {
@@ -2526,8 +2528,8 @@ herald_ws_rooms_hub_shutdown(HeraldWsRoomsHub *self)
 			herald_ws_rooms_eio_shutdown(client);
 		} else if (client->conn != NULL) {
 			herald_ws_rooms_conn_close(client->conn,
-						   HERALD_WS_CLOSE_GOING_AWAY,
-						   "server shutting down",
+						   HERALD_WS_CLOSE_SERVICE_RESTART,
+						   "service restart",
 						   HERALD_WS_ROOMS_REASON_SHUTDOWN);
 		}
 	}

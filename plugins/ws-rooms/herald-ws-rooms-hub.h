@@ -35,7 +35,7 @@ typedef enum {
 /* reasons a connection ended or a frame was dropped, for stats */
 typedef enum {
 	HERALD_WS_ROOMS_REASON_CLIENT,	      /* the client closed */
-	HERALD_WS_ROOMS_REASON_SHUTDOWN,      /* 1001 */
+	HERALD_WS_ROOMS_REASON_SHUTDOWN,      /* 1012 */
 	HERALD_WS_ROOMS_REASON_SLOW_CONSUMER, /* 4008 */
 	HERALD_WS_ROOMS_REASON_TOO_BIG,	      /* 1009 */
 	HERALD_WS_ROOMS_REASON_RATE_LIMITED,  /* 4429 */

@@ -2881,36 +2881,53 @@ eio_limits_config_func(void)
 	stop_daemon(daemon);
 }
 
+/* SIGTERM (a restart): plain clients get 1012, Socket.IO sessions lose their
+ * transport without `41` (a websocket the close frame 1012 alone, a polling
+ * session `1` alone on its next GET), so that clients reconnect by
+ * themselves; heraldd exits 0 (no leak) once they are out */
 static void
 shutdown_func(void)
 {
 	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
 	g_autofree gchar *token = make_token("1", "ADMIN", 3600);
 	g_autofree gchar *token2 = make_token("2", "CLIENT", 3600);
+	g_autofree gchar *token4 = make_token("4", "CLIENT", 3600);
 	g_autofree gchar *url = ws_url(daemon, token);
 	g_autoptr(WsClient) soup_client = ws_client_connect(url);
 	g_autoptr(RawClient) raw = raw_client_open(daemon, "3", "SELLER");
 	g_autoptr(RawClient) sio = sio_raw_open(daemon, token2);
 	g_autoptr(JsonNode) connected = NULL;
 	g_autoptr(GByteArray) payload = g_byte_array_new();
-	g_autofree gchar *last = NULL;
+	g_autofree gchar *sid = eio_handshake(daemon);
+	g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	g_autofree gchar *connect = g_strdup_printf("40{\"token\":\"%s\"}", token4);
+	g_autofree gchar *ok = NULL;
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *last_poll = NULL;
+	gboolean saw_41 = FALSE;
 	guint8 opcode = 0;
 	guint16 code = 0;
 
 	g_assert_no_error(soup_client->error);
 	connected = ws_client_expect(soup_client, "connected");
+	g_assert_cmpuint(eio_http(daemon, "POST", query, connect, &ok), ==, 200);
+	g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &first), ==, 200);
+	g_assert_true(g_str_has_prefix(first, "40{\"sid\":"));
 	herald_test_daemon_signal(daemon, SIGTERM);
 
-	g_assert_cmpuint(raw_expect_close(raw, NULL), ==, HERALD_WS_CLOSE_GOING_AWAY);
+	g_assert_cmpuint(raw_expect_close(raw, NULL), ==, HERALD_WS_CLOSE_SERVICE_RESTART);
 	while (raw_next(sio, &opcode, payload, &code) && opcode != HERALD_WS_OPCODE_CLOSE) {
-		g_free(last);
-		last = g_strndup((const gchar *)payload->data, payload->len);
+		if (payload->len == 2 && memcmp(payload->data, "41", 2) == 0)
+			saw_41 = TRUE;
 	}
 	g_assert_cmpuint(opcode, ==, HERALD_WS_OPCODE_CLOSE);
-	g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_GOING_AWAY);
-	g_assert_cmpstr(last, ==, "41");
+	g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_SERVICE_RESTART);
+	g_assert_false(saw_41);
+	/* the polling session's next GET is still served: `1` and nothing else */
+	g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &last_poll), ==, 200);
+	g_assert_cmpstr(last_poll, ==, "1");
 	g_assert_true(herald_test_wait_until(ws_client_is_closed, soup_client, WAIT_MS));
-	g_assert_cmpuint(soup_client->close_code, ==, HERALD_WS_CLOSE_GOING_AWAY);
+	g_assert_cmpuint(soup_client->close_code, ==, HERALD_WS_CLOSE_SERVICE_RESTART);
 	g_assert_cmpint(herald_test_daemon_wait(daemon, 30000), ==, 0);
 }
 

@@ -233,7 +233,8 @@ scenario_func(gconstpointer data)
 	scenario->check(summary, stats);
 }
 
-/* graceful shutdown: SIGTERM once the script's clients are connected */
+/* a graceful restart: SIGTERM once the script's clients are connected, then
+ * a new heraldd on the same port, to which every client must come back */
 static void
 shutdown_func(void)
 {
@@ -243,8 +244,12 @@ shutdown_func(void)
 	g_autoptr(GDataInputStream) input = NULL;
 	g_autoptr(GString) head = g_string_new(NULL);
 	g_autoptr(JsonNode) summary = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *out = NULL;
+	g_autofree gchar *first_log = NULL;
 	gboolean ok = FALSE;
+	gint first_status;
 	gint status;
 
 	g_free(node_modules_dir());
@@ -253,9 +258,9 @@ shutdown_func(void)
 	proc = spawn_script(daemon, &scenario);
 	input = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
 	for (;;) {
-		g_autoptr(GError) error = NULL;
+		g_autoptr(GError) error_read = NULL;
 		g_autofree gchar *line =
-		    g_data_input_stream_read_line_utf8(input, NULL, NULL, &error);
+		    g_data_input_stream_read_line_utf8(input, NULL, NULL, &error_read);
 		if (line == NULL)
 			break;
 		g_string_append_printf(head, "%s\n", line);
@@ -264,23 +269,36 @@ shutdown_func(void)
 	}
 	/* SIGTERM in any case: the script fails if it was not ready */
 	herald_test_daemon_signal(daemon, SIGTERM);
+	first_status = herald_test_daemon_wait(daemon, 60000);
+	first_log = herald_test_daemon_get_log(daemon);
+	/* the next instance on the same port, as a restart by systemd would */
+	g_clear_object(&daemon->process);
+	if (!herald_test_daemon_start(daemon, &error))
+		g_error("restarting heraldd: %s", error->message);
 	out = finish_script(&scenario, proc, head->str, &ok);
-	status = herald_test_daemon_wait(daemon, 60000);
-	if (status != 0 || !ok) {
+	stats = get_stats(daemon);
+	status = herald_test_daemon_stop(daemon);
+	if (first_status != 0 || status != 0 || !ok) {
 		g_autofree gchar *log = herald_test_daemon_get_log(daemon);
-		g_printerr("heraldd exited with %d; log:\n%s\n", status, log);
+		g_printerr("first heraldd exited with %d; log:\n%s\n", first_status, first_log);
+		g_printerr("second heraldd exited with %d; log:\n%s\n", status, log);
 	}
 	summary = script_summary(&scenario, out, ok);
 	g_assert_true(g_str_has_suffix(head->str, "ready\n"));
 	g_assert_true(summary_bool(summary, "ok"));
-	g_assert_cmpint(herald_test_json_get_int(summary, "plain"), ==, 1001);
-	g_assert_cmpstr(herald_test_json_get_string(summary, "polling"),
-			==,
-			"io server disconnect");
-	g_assert_cmpstr(herald_test_json_get_string(summary, "websocket"),
-			==,
-			"io server disconnect");
-	/* a clean exit, LeakSanitizer included */
+	g_assert_cmpint(herald_test_json_get_int(summary, "plain"), ==, 1012);
+	g_assert_cmpstr(herald_test_json_get_string(summary, "polling"), ==, "transport close");
+	g_assert_cmpstr(herald_test_json_get_string(summary, "websocket"), ==, "transport close");
+	g_assert_cmpstr(herald_test_json_get_string(summary, "default"), ==, "transport close");
+	g_assert_cmpint(herald_test_json_get_int(summary, "reconnected"), ==, 6);
+	/* the second instance saw the six come back and leave */
+	g_assert_nonnull(stats);
+	g_assert_cmpint(stat_int(stats, "sessions"), ==, 0);
+	g_assert_cmpint(stat_int(stats, "accepted_plain_total"), ==, 1);
+	g_assert_cmpint(stat_int(stats, "closes_total.client"), ==, 6);
+	g_assert_cmpint(stat_counter(stats, "rejected_total", "unknown_sid"), ==, 0);
+	/* clean exits, LeakSanitizer included */
+	g_assert_cmpint(first_status, ==, 0);
 	g_assert_cmpint(status, ==, 0);
 }
 
