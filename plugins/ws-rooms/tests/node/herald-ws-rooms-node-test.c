@@ -429,6 +429,28 @@ check_slow_consumer(JsonNode *summary, JsonNode *stats)
 }
 
 static void
+check_slow_reader(JsonNode *summary, JsonNode *stats)
+{
+	g_assert_cmpint(herald_test_json_get_int(summary, "slow_close_code"), ==, 4008);
+	g_assert_cmpint(herald_test_json_get_int(summary, "sio_close_code"), ==, 4008);
+	g_assert_cmpstr(herald_test_json_get_string(summary, "sio_reason"), ==, "transport close");
+	g_assert_cmpint(herald_test_json_get_int(summary, "fast_received"),
+			==,
+			herald_test_json_get_int(summary, "published"));
+	/* the two slow readers and the one that never reads */
+	g_assert_cmpint(stat_int(stats, "closes_total.slow_consumer"), ==, 3);
+	g_assert_cmpint(stat_int(stats, "drops_slow_consumer_total"), ==, 3);
+	/* the one that never reads, cut at close-timeout-ms */
+	g_assert_cmpint(stat_int(stats, "close_timeouts_total"), ==, 1);
+	g_assert_cmpint(herald_test_json_get_int(summary, "close_timeouts"), ==, 1);
+	g_test_message("slow readers at %" G_GINT64_FORMAT " B/s read %" G_GINT64_FORMAT
+		       " bytes in %" G_GINT64_FORMAT " ms before their 4008",
+		       herald_test_json_get_int(summary, "rate"),
+		       herald_test_json_get_int(summary, "slow_read_bytes"),
+		       herald_test_json_get_int(summary, "slow_close_ms"));
+}
+
+static void
 check_max_connections(JsonNode *summary, JsonNode *stats)
 {
 	g_assert_cmpint(herald_test_json_get_int(summary, "full_plain"), ==, 503);
@@ -510,6 +532,12 @@ static const Scenario scenarios[] = {
      NULL,
      "outgoing-buffer-bytes=262144\nclose-timeout-ms=30000\n",
      check_slow_consumer},
+    /* the defaults that matter (outgoing-buffer-bytes, close-timeout-ms,
+     * socket-send-buffer-bytes): readers at 200 KB/s still get their 4008 */
+    {"slow-reader.js",
+     "204800",
+     "outgoing-buffer-bytes=1048576\nclose-timeout-ms=2000\nsocket-send-buffer-bytes=auto\n",
+     check_slow_reader},
     {"max-connections.js",
      NULL,
      "max-connections=4\nmax-connections-per-user=2\n",
@@ -539,6 +567,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/token-expiry",
     "/ws-rooms/node/refresh",
     "/ws-rooms/node/slow-consumer",
+    "/ws-rooms/node/slow-reader-200k",
     "/ws-rooms/node/max-connections",
     "/ws-rooms/node/fan-out",
     "/ws-rooms/node/socketio-pending-flood",
