@@ -226,6 +226,7 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	g_autoptr(HeraldWsRoomsPolicy) policy = herald_ws_rooms_policy_new();
 	HeraldWsRoomsLimits limits = {0};
 	const gchar *broadcast = herald_plugin_get_config_string(plugin, "broadcast-room");
+	const gchar *sndbuf = herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes");
 	guint writer_threads = 0;
 
 	if (!herald_ws_rooms_policy_load(policy,
@@ -242,11 +243,10 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	limits.rate_burst = herald_plugin_get_config_uint64(plugin, "rate-burst");
 	limits.outgoing_buffer_bytes =
 	    herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes");
-	if (!herald_ws_rooms_send_buffer_parse(
-		herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes"),
-		limits.outgoing_buffer_bytes,
-		&limits.socket_send_buffer_bytes,
-		error))
+	if (!herald_ws_rooms_send_buffer_parse(sndbuf,
+					       limits.outgoing_buffer_bytes,
+					       &limits.socket_send_buffer_bytes,
+					       error))
 		return FALSE;
 	limits.idle_timeout_ms = herald_plugin_get_config_uint64(plugin, "idle-timeout-ms");
 	limits.ping_interval_ms = herald_plugin_get_config_uint64(plugin, "ping-interval-ms");
@@ -619,10 +619,10 @@ herald_ws_rooms_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problems)
 					   &error))
 		herald_plugin_add_config_problem(plugin, problems, "writer-threads", error->message);
 	if (!herald_ws_rooms_send_buffer_parse(
-		herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes"),
-		herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes"),
-		&sndbuf,
-		&error_sndbuf))
+		    herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes"),
+		    herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes"),
+		    &sndbuf,
+		    &error_sndbuf))
 		herald_plugin_add_config_problem(plugin,
 						 problems,
 						 "socket-send-buffer-bytes",
