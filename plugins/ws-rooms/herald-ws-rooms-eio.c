@@ -244,10 +244,16 @@ herald_ws_rooms_eio_flush_get(HeraldWsRoomsClient *client)
 		const gchar *data = g_bytes_get_data(packet, &size);
 		if (body->len > 0 && body->len + 1 + size > limits->max_payload)
 			break;
+		/* `41` ends a response: with the `1` after it in the same payload,
+		 * socket.io-client fires `disconnect` twice; the `1` waits for the
+		 * next GET (or the client's own `1` ends the session first) */
+		gboolean last = size == 2 && memcmp(data, "41", 2) == 0;
 		if (body->len > 0)
 			g_string_append_c(body, HERALD_EIO_SEPARATOR);
 		g_string_append_len(body, data, (gssize)size);
 		g_bytes_unref(herald_ws_rooms_eio_pop(eio));
+		if (last)
+			break;
 	}
 	get = g_object_ref(eio->get);
 	herald_ws_rooms_eio_release_get(eio);
@@ -284,13 +290,14 @@ herald_ws_rooms_eio_noop_get(HeraldWsRoomsClient *client)
 /* ------------------------------------------------------------- closing */
 
 /* `41` tells socket.io-client not to reconnect ("io server disconnect"): right
- * when reconnecting cannot help (or the issue asks for it on shutdown), wrong
- * after a network hiccup */
+ * for a deliberate disconnect, when reconnecting cannot help; wrong after a
+ * network hiccup, a slow consumer or a shutdown (the official server closes
+ * the Engine.IO transport then, and its clients come back with their backoff
+ * to the next instance) */
 static gboolean
 herald_ws_rooms_eio_reason_is_final(HeraldWsRoomsReason why)
 {
-	return why == HERALD_WS_ROOMS_REASON_SHUTDOWN ||
-	       why == HERALD_WS_ROOMS_REASON_TOKEN_EXPIRED ||
+	return why == HERALD_WS_ROOMS_REASON_TOKEN_EXPIRED ||
 	       why == HERALD_WS_ROOMS_REASON_UNAUTHORIZED ||
 	       why == HERALD_WS_ROOMS_REASON_RATE_LIMITED;
 }
@@ -378,12 +385,15 @@ herald_ws_rooms_eio_close(HeraldWsRoomsClient *client,
 	herald_ws_rooms_client_close(client);
 }
 
+/* no `41`: a websocket gets the close frame 1012 alone, a polling session
+ * `1` alone on its held or next GET; socket.io-client reports "transport
+ * close" and reconnects */
 void
 herald_ws_rooms_eio_shutdown(HeraldWsRoomsClient *client)
 {
 	herald_ws_rooms_eio_close(client,
-				  HERALD_WS_CLOSE_GOING_AWAY,
-				  "server shutting down",
+				  HERALD_WS_CLOSE_SERVICE_RESTART,
+				  "service restart",
 				  HERALD_WS_ROOMS_REASON_SHUTDOWN);
 }
 

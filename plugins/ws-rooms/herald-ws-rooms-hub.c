@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <glib/gi18n-lib.h>
 #include <glib-unix.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +22,9 @@
 #define HERALD_WS_ROOMS_SCRATCH_SIZE	(64 * 1024)
 #define HERALD_WS_ROOMS_EPOLL_BATCH	256
 #define HERALD_WS_ROOMS_READS_PER_EVENT 4
+/* a closing peer that keeps reading may take up to 1 + this many
+ * close-timeout-ms to reach the close frame */
+#define HERALD_WS_ROOMS_CLOSE_EXTENSIONS 4
 /* the flush source waits while other sources are ready, so a burst of events
  * leaves with several frames per sendmsg(); never longer than this */
 #define HERALD_WS_ROOMS_FLUSH_PRIORITY	   (G_PRIORITY_DEFAULT + 10)
@@ -92,6 +97,7 @@ struct _HeraldWsRoomsHub {
 	guint64 messages_in;
 	guint64 messages_out;
 	guint64 bytes_out;
+	guint64 close_timeouts; /* closing handshakes cut at their deadline */
 	guint64 deliveries;
 	guint64 delivered;
 	guint64 subscribes;
@@ -134,6 +140,51 @@ herald_ws_rooms_limits_clear(HeraldWsRoomsLimits *limits)
 {
 	g_clear_pointer(&limits->broadcast_room, g_free);
 	g_clear_pointer(&limits->allowed_origins, g_strfreev);
+}
+
+/**
+ * herald_ws_rooms_send_buffer_parse:
+ * @value: `auto`, 0 (the kernel's own buffer, autotuned) or a number of bytes
+ *   from %HERALD_WS_ROOMS_SEND_BUFFER_MIN to %HERALD_WS_ROOMS_SEND_BUFFER_MAX
+ * @outgoing_buffer_bytes: the queue bound `auto` is derived from
+ * @bytes: (out): the SO_SNDBUF to set, 0 for none
+ *
+ * `auto` is outgoing-buffer-bytes / 4, at least 16 KiB and at most 256 KiB
+ * (256 KiB with the default 1 MiB). Linux doubles the value for its own
+ * bookkeeping, so a socket then holds at most about 512 KiB that the client
+ * has not read yet: a client reading 200 KB/s reaches the close frame 4008
+ * behind it in about 3 s, within the deadline a closing connection that
+ * keeps reading gets (see herald_ws_rooms_conn_tick()). Without a bound,
+ * loopback and fast links autotune the buffer to several MiB, which a slow
+ * reader does not drain before the close deadline: it got a reset instead.
+ */
+gboolean
+herald_ws_rooms_send_buffer_parse(const gchar *value,
+				  guint64 outgoing_buffer_bytes,
+				  guint64 *bytes,
+				  GError **error)
+{
+	guint64 n = 0;
+
+	if (value == NULL || value[0] == '\0' || g_strcmp0(value, "auto") == 0) {
+		*bytes = CLAMP(outgoing_buffer_bytes / 4, 16 * 1024, 256 * 1024);
+		return TRUE;
+	}
+	if (!g_ascii_string_to_unsigned(value, 10, 0, HERALD_WS_ROOMS_SEND_BUFFER_MAX, &n, NULL) ||
+	    (n != 0 && n < HERALD_WS_ROOMS_SEND_BUFFER_MIN)) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    /* TRANSLATORS: %s is the configured value, %u the smallest and
+			     * largest number of bytes */
+			    _("“%s” is not “auto”, 0 or a number of bytes from %u to %u"),
+			    value,
+			    (guint)HERALD_WS_ROOMS_SEND_BUFFER_MIN,
+			    (guint)HERALD_WS_ROOMS_SEND_BUFFER_MAX);
+		return FALSE;
+	}
+	*bytes = n;
+	return TRUE;
 }
 
 /* unguessable ids: an Engine.IO sid is the only credential of a polling request */
@@ -299,6 +350,16 @@ herald_ws_rooms_conn_orphan(HeraldWsRoomsConn *conn)
 		g_ptr_array_add(conn->hub->orphans, conn);
 }
 
+/* bytes the kernel holds for the peer (not acknowledged yet) */
+static gint64
+herald_ws_rooms_conn_unsent(HeraldWsRoomsConn *conn)
+{
+	gint outq = 0;
+	if (conn->fd < 0 || ioctl(conn->fd, SIOCOUTQ, &outq) != 0)
+		return 0;
+	return outq;
+}
+
 /**
  * herald_ws_rooms_conn_close:
  *
@@ -333,6 +394,8 @@ herald_ws_rooms_conn_close_full(HeraldWsRoomsConn *conn,
 	g_debug("closing connection fd %d: %u %s", conn->fd, code, reason != NULL ? reason : "");
 	conn->state = HERALD_WS_ROOMS_CONN_CLOSING;
 	conn->deadline = g_get_monotonic_time() + (gint64)hub->limits.close_timeout_ms * 1000;
+	conn->close_written = 0;
+	conn->close_taken = -herald_ws_rooms_conn_unsent(conn);
 	/* a slow consumer's backlog goes; otherwise replies already queued (an
 	 * error explaining the close) still go out before the close frame */
 	if (why == HERALD_WS_ROOMS_REASON_SLOW_CONSUMER)
@@ -397,6 +460,8 @@ static void
 herald_ws_rooms_conn_flushed(HeraldWsRoomsConn *conn, HeraldWsRoomsFlush rc, gsize written)
 {
 	conn->hub->bytes_out += written;
+	if (conn->state == HERALD_WS_ROOMS_CONN_CLOSING)
+		conn->close_written += written;
 	if (rc == HERALD_WS_ROOMS_FLUSH_ERROR) {
 		herald_ws_rooms_conn_abort(conn, HERALD_WS_ROOMS_REASON_IO_ERROR);
 		return;
@@ -682,6 +747,12 @@ herald_ws_rooms_hub_adopt(HeraldWsRoomsHub *self,
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* what the kernel holds ahead of a close frame is bounded, so a slow
+	 * reader gets the close before the close deadline */
+	if (self->limits.socket_send_buffer_bytes > 0) {
+		gint sndbuf = (gint)self->limits.socket_send_buffer_bytes;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	}
 	g_io_stream_close(stream, NULL, NULL);
 
 	conn = g_new0(HeraldWsRoomsConn, 1);
@@ -2379,6 +2450,24 @@ herald_ws_rooms_conn_tick(HeraldWsRoomsConn *conn, gint64 now, gboolean plain)
 {
 	HeraldWsRoomsLimits *limits = &conn->hub->limits;
 	if (conn->state == HERALD_WS_ROOMS_CONN_CLOSING && now >= conn->deadline) {
+		struct linger reset = {.l_onoff = 1, .l_linger = 0};
+		gint64 taken = (gint64)conn->close_written - herald_ws_rooms_conn_unsent(conn);
+		/* a peer still reading what is ahead of our close frame (a slow
+		 * consumer at a few hundred KB/s) gets more time, at most
+		 * HERALD_WS_ROOMS_CLOSE_EXTENSIONS times, so that it reads the
+		 * close instead of a reset */
+		if (taken > conn->close_taken &&
+		    conn->close_extensions < HERALD_WS_ROOMS_CLOSE_EXTENSIONS) {
+			conn->close_taken = taken;
+			conn->close_extensions++;
+			conn->deadline = now + (gint64)limits->close_timeout_ms * 1000;
+			return;
+		}
+		/* a peer that does not read: a reset frees what the kernel still
+		 * holds for it now, instead of an orphan socket probing a zero
+		 * window for minutes */
+		setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		conn->hub->close_timeouts++;
 		herald_ws_rooms_conn_abort(conn, HERALD_WS_ROOMS_REASON_TIMEOUT);
 		return;
 	}
@@ -2492,6 +2581,7 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	self->limits.rate_limit = 20;
 	self->limits.rate_burst = 40;
 	self->limits.outgoing_buffer_bytes = 1024 * 1024;
+	self->limits.socket_send_buffer_bytes = 256 * 1024;
 	self->limits.idle_timeout_ms = 60000;
 	self->limits.ping_interval_ms = 25000;
 	self->limits.ping_timeout_ms = 20000;
@@ -2577,7 +2667,9 @@ herald_ws_rooms_hub_set_auth(HeraldWsRoomsHub *self, HeraldAuth *auth)
 	g_set_object(&self->auth, auth);
 }
 
-/* graceful shutdown: 1001 to plain clients, `41` to Socket.IO clients */
+/* graceful shutdown (SIGTERM, a restart): 1012 to plain clients, the
+ * Engine.IO transport closed without `41` for Socket.IO clients, so that
+ * both reconnect (to this address's next instance) by themselves */
 void
 herald_ws_rooms_hub_shutdown(HeraldWsRoomsHub *self)
 {
@@ -2588,8 +2680,8 @@ herald_ws_rooms_hub_shutdown(HeraldWsRoomsHub *self)
 			herald_ws_rooms_eio_shutdown(client);
 		} else if (client->conn != NULL) {
 			herald_ws_rooms_conn_close(client->conn,
-						   HERALD_WS_CLOSE_GOING_AWAY,
-						   "server shutting down",
+						   HERALD_WS_CLOSE_SERVICE_RESTART,
+						   "service restart",
 						   HERALD_WS_ROOMS_REASON_SHUTDOWN);
 		}
 	}
@@ -2739,6 +2831,11 @@ herald_ws_rooms_hub_add_stats(HeraldWsRoomsHub *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "refreshes_refused_total", "t", self->refreshes_refused);
 	g_variant_dict_insert(dict, "refresh_rooms_left_total", "t", self->refresh_rooms_left);
 	g_variant_dict_insert(dict, "drops_reserved_name_total", "t", self->drops_reserved);
+	g_variant_dict_insert(dict, "close_timeouts_total", "t", self->close_timeouts);
+	g_variant_dict_insert(dict,
+			      "socket_send_buffer_bytes",
+			      "t",
+			      self->limits.socket_send_buffer_bytes);
 	g_variant_dict_insert(dict,
 			      "drops_slow_consumer_total",
 			      "t",

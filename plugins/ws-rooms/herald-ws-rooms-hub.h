@@ -35,7 +35,7 @@ typedef enum {
 /* reasons a connection ended or a frame was dropped, for stats */
 typedef enum {
 	HERALD_WS_ROOMS_REASON_CLIENT,	      /* the client closed */
-	HERALD_WS_ROOMS_REASON_SHUTDOWN,      /* 1001 */
+	HERALD_WS_ROOMS_REASON_SHUTDOWN,      /* 1012 */
 	HERALD_WS_ROOMS_REASON_SLOW_CONSUMER, /* 4008 */
 	HERALD_WS_ROOMS_REASON_TOO_BIG,	      /* 1009 */
 	HERALD_WS_ROOMS_REASON_RATE_LIMITED,  /* 4429 */
@@ -60,6 +60,9 @@ typedef struct {
 	guint64 rate_limit; /* messages per second */
 	guint64 rate_burst;
 	guint64 outgoing_buffer_bytes;
+	/* SO_SNDBUF of each adopted socket, 0 = the kernel's own (autotuned);
+	 * herald_ws_rooms_send_buffer_parse() resolves `auto` */
+	guint64 socket_send_buffer_bytes;
 	guint64 idle_timeout_ms;  /* plain: ping after half of it, close after it */
 	guint64 ping_interval_ms; /* Engine.IO */
 	guint64 ping_timeout_ms;
@@ -77,6 +80,14 @@ typedef struct {
 
 void
 herald_ws_rooms_limits_clear(HeraldWsRoomsLimits *limits);
+
+#define HERALD_WS_ROOMS_SEND_BUFFER_MIN (4 * 1024)
+#define HERALD_WS_ROOMS_SEND_BUFFER_MAX (64 * 1024 * 1024)
+gboolean
+herald_ws_rooms_send_buffer_parse(const gchar *value,
+				  guint64 outgoing_buffer_bytes,
+				  guint64 *bytes,
+				  GError **error);
 
 /* the memory a queued packet of its own holds besides its bytes, counted in
  * outgoing-buffer-bytes: the GBytes (40 bytes on 64-bit) and its payload,
@@ -109,6 +120,7 @@ struct _HeraldWsRoomsConn {
 	guint8 notified : 1;	  /* closed callback ran */
 	guint8 pending_input : 1; /* rbuf holds bytes read ahead by libsoup */
 	guint8 discard_input : 1; /* after a broken frame: read and drop until EOF */
+	guint8 close_extensions;  /* closing: times the deadline moved */
 	HeraldWsRoomsProto proto;
 	HeraldWsRoomsQueue queue;
 	HeraldWsParser parser;
@@ -117,6 +129,11 @@ struct _HeraldWsRoomsConn {
 	gsize rcap;
 	gint64 last_rx;	 /* monotonic µs */
 	gint64 deadline; /* closing: force-close at this monotonic time */
+	/* closing: bytes written to the socket since the close began, and
+	 * what the peer had taken at the last deadline (written minus what
+	 * the kernel still holds), to tell a slow reader from a dead one */
+	guint64 close_written;
+	gint64 close_taken;
 	HeraldWsRoomsConnMessageFunc message_func;
 	HeraldWsRoomsConnClosedFunc closed_func;
 	gpointer user_data;

@@ -97,6 +97,14 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      NULL,
      0,
      "unsent bytes queued per connection (Socket.IO polling: plus one max-payload); a client that does not read is closed with 4008"},
+    {"socket-send-buffer-bytes",
+     HERALD_CONFIG_STRING,
+     "auto",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NOT_EMPTY,
+     "SO_SNDBUF of each WebSocket (new connections): auto (outgoing-buffer-bytes/4, 16-256 KiB, so that little sits ahead of a slow consumer's 4008 close frame), 0 (the kernel's autotuned buffer) or 4096-67108864"},
     {"idle-timeout-ms",
      HERALD_CONFIG_UINT,
      "60000",
@@ -184,7 +192,7 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      600000,
      NULL,
      0,
-     "how long a closing handshake may take before the socket is dropped"},
+     "how long a closing handshake may take before the socket is dropped; a peer still reading what is ahead of the close frame gets it again, up to 5 times it in all"},
     {"writer-threads",
      HERALD_CONFIG_STRING,
      "auto",
@@ -218,6 +226,7 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	g_autoptr(HeraldWsRoomsPolicy) policy = herald_ws_rooms_policy_new();
 	HeraldWsRoomsLimits limits = {0};
 	const gchar *broadcast = herald_plugin_get_config_string(plugin, "broadcast-room");
+	const gchar *sndbuf = herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes");
 	guint writer_threads = 0;
 
 	if (!herald_ws_rooms_policy_load(policy,
@@ -234,6 +243,11 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 	limits.rate_burst = herald_plugin_get_config_uint64(plugin, "rate-burst");
 	limits.outgoing_buffer_bytes =
 	    herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes");
+	if (!herald_ws_rooms_send_buffer_parse(sndbuf,
+					       limits.outgoing_buffer_bytes,
+					       &limits.socket_send_buffer_bytes,
+					       error))
+		return FALSE;
 	limits.idle_timeout_ms = herald_plugin_get_config_uint64(plugin, "idle-timeout-ms");
 	limits.ping_interval_ms = herald_plugin_get_config_uint64(plugin, "ping-interval-ms");
 	limits.ping_timeout_ms = herald_plugin_get_config_uint64(plugin, "ping-timeout-ms");
@@ -597,12 +611,23 @@ static void
 herald_ws_rooms_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problems)
 {
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_sndbuf = NULL;
 	guint n_threads = 0;
+	guint64 sndbuf = 0;
 
 	if (!herald_ws_rooms_writers_parse(herald_plugin_get_config_string(plugin, "writer-threads"),
 					   &n_threads,
 					   &error))
 		herald_plugin_add_config_problem(plugin, problems, "writer-threads", error->message);
+	if (!herald_ws_rooms_send_buffer_parse(
+		    herald_plugin_get_config_string(plugin, "socket-send-buffer-bytes"),
+		    herald_plugin_get_config_uint64(plugin, "outgoing-buffer-bytes"),
+		    &sndbuf,
+		    &error_sndbuf))
+		herald_plugin_add_config_problem(plugin,
+						 problems,
+						 "socket-send-buffer-bytes",
+						 error_sndbuf->message);
 }
 
 static void

@@ -1584,9 +1584,13 @@ static void
 plain_slow_consumer_func(void)
 {
 	/* the close frame waits behind the unread bytes until the slow client
-	 * reads: a long close-timeout-ms keeps the socket until then */
-	g_autoptr(HeraldTestDaemon) daemon =
-	    start_daemon("outgoing-buffer-bytes=65536\nclose-timeout-ms=120000");
+	 * reads: a long close-timeout-ms keeps the socket until then. The
+	 * kernel's autotuned socket buffer: the fast libsoup client shares this
+	 * process's main loop with the publisher, and 40 events of 256 KiB are
+	 * more than a 64 KiB queue plus a bounded (auto: 16 KiB) socket buffer
+	 * absorb meanwhile; slow-reader.js tests the bounded default */
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(
+	    "outgoing-buffer-bytes=65536\nclose-timeout-ms=120000\nsocket-send-buffer-bytes=0");
 	g_autofree gchar *slow_token = make_token("slow", "SELLER", 3600);
 	g_autofree gchar *slow_path = g_strdup_printf("/ws?token=%s", slow_token);
 	g_autoptr(RawClient) slow = raw_client_connect_full(daemon, slow_path, NULL, 65536);
@@ -2916,36 +2920,53 @@ eio_limits_config_func(void)
 	stop_daemon(daemon);
 }
 
+/* SIGTERM (a restart): plain clients get 1012, Socket.IO sessions lose their
+ * transport without `41` (a websocket the close frame 1012 alone, a polling
+ * session `1` alone on its next GET), so that clients reconnect by
+ * themselves; heraldd exits 0 (no leak) once they are out */
 static void
 shutdown_func(void)
 {
 	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
 	g_autofree gchar *token = make_token("1", "ADMIN", 3600);
 	g_autofree gchar *token2 = make_token("2", "CLIENT", 3600);
+	g_autofree gchar *token4 = make_token("4", "CLIENT", 3600);
 	g_autofree gchar *url = ws_url(daemon, token);
 	g_autoptr(WsClient) soup_client = ws_client_connect(url);
 	g_autoptr(RawClient) raw = raw_client_open(daemon, "3", "SELLER");
 	g_autoptr(RawClient) sio = sio_raw_open(daemon, token2);
 	g_autoptr(JsonNode) connected = NULL;
 	g_autoptr(GByteArray) payload = g_byte_array_new();
-	g_autofree gchar *last = NULL;
+	g_autofree gchar *sid = eio_handshake(daemon);
+	g_autofree gchar *query = g_strdup_printf("EIO=4&transport=polling&sid=%s", sid);
+	g_autofree gchar *connect = g_strdup_printf("40{\"token\":\"%s\"}", token4);
+	g_autofree gchar *ok = NULL;
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *last_poll = NULL;
+	gboolean saw_41 = FALSE;
 	guint8 opcode = 0;
 	guint16 code = 0;
 
 	g_assert_no_error(soup_client->error);
 	connected = ws_client_expect(soup_client, "connected");
+	g_assert_cmpuint(eio_http(daemon, "POST", query, connect, &ok), ==, 200);
+	g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &first), ==, 200);
+	g_assert_true(g_str_has_prefix(first, "40{\"sid\":"));
 	herald_test_daemon_signal(daemon, SIGTERM);
 
-	g_assert_cmpuint(raw_expect_close(raw, NULL), ==, HERALD_WS_CLOSE_GOING_AWAY);
+	g_assert_cmpuint(raw_expect_close(raw, NULL), ==, HERALD_WS_CLOSE_SERVICE_RESTART);
 	while (raw_next(sio, &opcode, payload, &code) && opcode != HERALD_WS_OPCODE_CLOSE) {
-		g_free(last);
-		last = g_strndup((const gchar *)payload->data, payload->len);
+		if (payload->len == 2 && memcmp(payload->data, "41", 2) == 0)
+			saw_41 = TRUE;
 	}
 	g_assert_cmpuint(opcode, ==, HERALD_WS_OPCODE_CLOSE);
-	g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_GOING_AWAY);
-	g_assert_cmpstr(last, ==, "41");
+	g_assert_cmpuint(code, ==, HERALD_WS_CLOSE_SERVICE_RESTART);
+	g_assert_false(saw_41);
+	/* the polling session's next GET is still served: `1` and nothing else */
+	g_assert_cmpuint(eio_http(daemon, "GET", query, NULL, &last_poll), ==, 200);
+	g_assert_cmpstr(last_poll, ==, "1");
 	g_assert_true(herald_test_wait_until(ws_client_is_closed, soup_client, WAIT_MS));
-	g_assert_cmpuint(soup_client->close_code, ==, HERALD_WS_CLOSE_GOING_AWAY);
+	g_assert_cmpuint(soup_client->close_code, ==, HERALD_WS_CLOSE_SERVICE_RESTART);
 	g_assert_cmpint(herald_test_daemon_wait(daemon, 30000), ==, 0);
 }
 
@@ -2993,6 +3014,57 @@ plain_idle_timeout_func(void)
 	stats = get_stats(daemon);
 	g_assert_cmpuint(stats_get(stats, "closes_total.timeout"), ==, 1);
 	stop_daemon(daemon);
+}
+
+/* socket-send-buffer-bytes: refused values say where and why
+ * (--check-config), `auto` follows outgoing-buffer-bytes, 0 and numbers are
+ * taken as they are (the resolved value in /stats) */
+static void
+plain_send_buffer_func(void)
+{
+	const gchar *bad[] = {"big", "4095", "67108865", "-1", "1.5", "auto2"};
+	struct {
+		const gchar *config;
+		guint64 want;
+	} good[] = {
+	    {"", 262144},
+	    {"outgoing-buffer-bytes=65536\n", 16384},
+	    {"outgoing-buffer-bytes=524288\nsocket-send-buffer-bytes=auto\n", 131072},
+	    {"socket-send-buffer-bytes=0\n", 0},
+	    {"socket-send-buffer-bytes=8192\n", 8192},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *dir = herald_test_mkdtemp();
+		g_autofree gchar *body = g_strdup_printf(
+		    "[host]\nplugins=ws-rooms\ndbus=none\n[ws-rooms]\nsocket-send-buffer-bytes=%s\n",
+		    bad[i]);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", body);
+		g_autofree gchar *expect =
+		    g_strdup_printf("%s:ws-rooms:socket-send-buffer-bytes: “%s” is not “auto”, 0 or "
+				    "a number of bytes from 4096 to 67108864",
+				    fn,
+				    bad[i]);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("expected '%s' in:\n%s", expect, err);
+		herald_test_rm_rf(dir);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(good); i++) {
+		g_autoptr(HeraldTestDaemon) daemon = start_daemon(good[i].config);
+		g_autoptr(JsonNode) stats = get_stats(daemon);
+		g_autoptr(RawClient) client = raw_client_open(daemon, "1", "SELLER");
+		g_autoptr(JsonNode) pong = NULL;
+		g_assert_cmpuint(stats_get(stats, "socket_send_buffer_bytes"), ==, good[i].want);
+		/* a connection with that buffer works */
+		raw_send_text(client, "{\"type\":\"ping\"}");
+		pong = raw_next_json(client);
+		g_assert_cmpstr(herald_test_json_get_string(pong, "type"), ==, "pong");
+		stop_daemon(daemon);
+	}
 }
 
 /* writer-threads: refused values say where and why (--check-config and a
@@ -3191,6 +3263,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/plain/slow-consumer", plain_slow_consumer_func);
 	g_test_add_func("/herald/ws-rooms/plain/reload", plain_reload_func);
 	g_test_add_func("/herald/ws-rooms/plain/writer-threads", plain_writer_threads_func);
+	g_test_add_func("/herald/ws-rooms/plain/socket-send-buffer", plain_send_buffer_func);
 	g_test_add_func("/herald/ws-rooms/eio/bad-requests", eio_bad_requests_func);
 	g_test_add_func("/herald/ws-rooms/eio/polling", eio_polling_func);
 	g_test_add_func("/herald/ws-rooms/eio/polling-refused", eio_polling_refused_func);

@@ -233,7 +233,8 @@ scenario_func(gconstpointer data)
 	scenario->check(summary, stats);
 }
 
-/* graceful shutdown: SIGTERM once the script's clients are connected */
+/* a graceful restart: SIGTERM once the script's clients are connected, then
+ * a new heraldd on the same port, to which every client must come back */
 static void
 shutdown_func(void)
 {
@@ -243,8 +244,12 @@ shutdown_func(void)
 	g_autoptr(GDataInputStream) input = NULL;
 	g_autoptr(GString) head = g_string_new(NULL);
 	g_autoptr(JsonNode) summary = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(GError) error = NULL;
 	g_autofree gchar *out = NULL;
+	g_autofree gchar *first_log = NULL;
 	gboolean ok = FALSE;
+	gint first_status;
 	gint status;
 
 	g_free(node_modules_dir());
@@ -253,9 +258,9 @@ shutdown_func(void)
 	proc = spawn_script(daemon, &scenario);
 	input = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
 	for (;;) {
-		g_autoptr(GError) error = NULL;
+		g_autoptr(GError) error_read = NULL;
 		g_autofree gchar *line =
-		    g_data_input_stream_read_line_utf8(input, NULL, NULL, &error);
+		    g_data_input_stream_read_line_utf8(input, NULL, NULL, &error_read);
 		if (line == NULL)
 			break;
 		g_string_append_printf(head, "%s\n", line);
@@ -264,23 +269,36 @@ shutdown_func(void)
 	}
 	/* SIGTERM in any case: the script fails if it was not ready */
 	herald_test_daemon_signal(daemon, SIGTERM);
+	first_status = herald_test_daemon_wait(daemon, 60000);
+	first_log = herald_test_daemon_get_log(daemon);
+	/* the next instance on the same port, as a restart by systemd would */
+	g_clear_object(&daemon->process);
+	if (!herald_test_daemon_start(daemon, &error))
+		g_error("restarting heraldd: %s", error->message);
 	out = finish_script(&scenario, proc, head->str, &ok);
-	status = herald_test_daemon_wait(daemon, 60000);
-	if (status != 0 || !ok) {
+	stats = get_stats(daemon);
+	status = herald_test_daemon_stop(daemon);
+	if (first_status != 0 || status != 0 || !ok) {
 		g_autofree gchar *log = herald_test_daemon_get_log(daemon);
-		g_printerr("heraldd exited with %d; log:\n%s\n", status, log);
+		g_printerr("first heraldd exited with %d; log:\n%s\n", first_status, first_log);
+		g_printerr("second heraldd exited with %d; log:\n%s\n", status, log);
 	}
 	summary = script_summary(&scenario, out, ok);
 	g_assert_true(g_str_has_suffix(head->str, "ready\n"));
 	g_assert_true(summary_bool(summary, "ok"));
-	g_assert_cmpint(herald_test_json_get_int(summary, "plain"), ==, 1001);
-	g_assert_cmpstr(herald_test_json_get_string(summary, "polling"),
-			==,
-			"io server disconnect");
-	g_assert_cmpstr(herald_test_json_get_string(summary, "websocket"),
-			==,
-			"io server disconnect");
-	/* a clean exit, LeakSanitizer included */
+	g_assert_cmpint(herald_test_json_get_int(summary, "plain"), ==, 1012);
+	g_assert_cmpstr(herald_test_json_get_string(summary, "polling"), ==, "transport close");
+	g_assert_cmpstr(herald_test_json_get_string(summary, "websocket"), ==, "transport close");
+	g_assert_cmpstr(herald_test_json_get_string(summary, "default"), ==, "transport close");
+	g_assert_cmpint(herald_test_json_get_int(summary, "reconnected"), ==, 6);
+	/* the second instance saw the six come back and leave */
+	g_assert_nonnull(stats);
+	g_assert_cmpint(stat_int(stats, "sessions"), ==, 0);
+	g_assert_cmpint(stat_int(stats, "accepted_plain_total"), ==, 1);
+	g_assert_cmpint(stat_int(stats, "closes_total.client"), ==, 6);
+	g_assert_cmpint(stat_counter(stats, "rejected_total", "unknown_sid"), ==, 0);
+	/* clean exits, LeakSanitizer included */
+	g_assert_cmpint(first_status, ==, 0);
 	g_assert_cmpint(status, ==, 0);
 }
 
@@ -411,6 +429,28 @@ check_slow_consumer(JsonNode *summary, JsonNode *stats)
 }
 
 static void
+check_slow_reader(JsonNode *summary, JsonNode *stats)
+{
+	g_assert_cmpint(herald_test_json_get_int(summary, "slow_close_code"), ==, 4008);
+	g_assert_cmpint(herald_test_json_get_int(summary, "sio_close_code"), ==, 4008);
+	g_assert_cmpstr(herald_test_json_get_string(summary, "sio_reason"), ==, "transport close");
+	g_assert_cmpint(herald_test_json_get_int(summary, "fast_received"),
+			==,
+			herald_test_json_get_int(summary, "published"));
+	/* the two slow readers and the one that never reads */
+	g_assert_cmpint(stat_int(stats, "closes_total.slow_consumer"), ==, 3);
+	g_assert_cmpint(stat_int(stats, "drops_slow_consumer_total"), ==, 3);
+	/* the one that never reads, cut at close-timeout-ms */
+	g_assert_cmpint(stat_int(stats, "close_timeouts_total"), ==, 1);
+	g_assert_cmpint(herald_test_json_get_int(summary, "close_timeouts"), ==, 1);
+	g_test_message("slow readers at %" G_GINT64_FORMAT " B/s read %" G_GINT64_FORMAT
+		       " bytes in %" G_GINT64_FORMAT " ms before their 4008",
+		       herald_test_json_get_int(summary, "rate"),
+		       herald_test_json_get_int(summary, "slow_read_bytes"),
+		       herald_test_json_get_int(summary, "slow_close_ms"));
+}
+
+static void
 check_max_connections(JsonNode *summary, JsonNode *stats)
 {
 	g_assert_cmpint(herald_test_json_get_int(summary, "full_plain"), ==, 503);
@@ -512,6 +552,12 @@ static const Scenario scenarios[] = {
      NULL,
      "outgoing-buffer-bytes=262144\nclose-timeout-ms=30000\n",
      check_slow_consumer},
+    /* the defaults that matter (outgoing-buffer-bytes, close-timeout-ms,
+     * socket-send-buffer-bytes): readers at 200 KB/s still get their 4008 */
+    {"slow-reader.js",
+     "204800",
+     "outgoing-buffer-bytes=1048576\nclose-timeout-ms=2000\nsocket-send-buffer-bytes=auto\n",
+     check_slow_reader},
     {"max-connections.js",
      NULL,
      "max-connections=4\nmax-connections-per-user=2\n",
@@ -543,6 +589,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/token-expiry",
     "/ws-rooms/node/refresh",
     "/ws-rooms/node/slow-consumer",
+    "/ws-rooms/node/slow-reader-200k",
     "/ws-rooms/node/max-connections",
     "/ws-rooms/node/fan-out",
     "/ws-rooms/node/socketio-pending-flood",

@@ -414,11 +414,13 @@ hub_shutdown_func(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(n, >, 0);
 	herald_ws_rooms_hub_shutdown(fx->hub);
 	run_pending();
-	/* a close frame 1001 */
+	/* a close frame 1012 "service restart" */
 	n = recv(a->peer, buf, sizeof(buf), MSG_DONTWAIT);
 	g_assert_cmpint(n, >=, 4);
 	g_assert_cmpuint(buf[0], ==, 0x88);
-	g_assert_cmpuint(((guint)buf[2] << 8) | buf[3], ==, HERALD_WS_CLOSE_GOING_AWAY);
+	g_assert_cmpuint(((guint)buf[2] << 8) | buf[3], ==, HERALD_WS_CLOSE_SERVICE_RESTART);
+	g_assert_cmpint(n, ==, 4 + (gssize)strlen("service restart"));
+	g_assert_cmpmem(buf + 4, n - 4, "service restart", strlen("service restart"));
 	/* no new connections meanwhile */
 	{
 		g_autoptr(GError) error = NULL;
