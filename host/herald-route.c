@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
 	gchar *name;
 	gchar **channels;
+	gboolean narrow_to_user; /* userId / user_id limit the delivery */
 	GPtrArray *rooms;   /* (element-type HeraldTemplate) */
 	GPtrArray *users;   /* (element-type HeraldTemplate) */
 	GPtrArray *filters; /* (element-type HeraldFilterTemplate) */
@@ -124,6 +125,16 @@ static const HeraldConfigKey route_keys[] = {
      NULL,
      0,
      "false switches a route (also a built-in one) off"},
+    {"narrow-to-user",
+     HERALD_CONFIG_BOOLEAN,
+     "true",
+     0,
+     0,
+     NULL,
+     0,
+     "a top-level userId / user_id of the payload limits delivery to that user's connections "
+     "within the targets; false ignores them (for events whose user_id names an author, not "
+     "an addressee)"},
 };
 
 const HeraldConfigKey *
@@ -679,6 +690,7 @@ herald_router_load(HeraldRouter *self, HeraldConfig *config, GError **error)
 		if (handler != NULL && handler[0] != '\0')
 			route->handler = g_strdup(handler);
 		route->broadcast = herald_config_get_boolean(config, group, "broadcast");
+		route->narrow_to_user = herald_config_get_boolean(config, group, "narrow-to-user");
 	}
 	g_ptr_array_unref(self->routes);
 	self->routes = g_steal_pointer(&routes);
@@ -773,6 +785,7 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 	g_autofree gchar *target_user = NULL;
 	g_autoptr(GError) error_user = NULL;
 	gboolean user_ok;
+	gboolean dropped = FALSE;
 
 	g_return_val_if_fail(HERALD_IS_ROUTER(self), matches);
 	if (channel == NULL) {
@@ -797,14 +810,16 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 			match->handler = g_strdup(route->handler);
 			continue;
 		}
-		if (!user_ok) {
+		if (!user_ok && route->narrow_to_user) {
 			/* never to the whole room: nothing at all */
 			self->invalid_users++;
+			dropped = TRUE;
 			continue;
 		}
 		name = herald_router_event_name_for(route, event, captures);
 		match->delivery = herald_delivery_new(event, name);
-		herald_delivery_set_user_scope(match->delivery, target_user);
+		if (route->narrow_to_user)
+			herald_delivery_set_user_scope(match->delivery, target_user);
 		herald_delivery_set_broadcast(match->delivery, route->broadcast);
 		for (guint i = 0; i < route->rooms->len; i++) {
 			g_autofree gchar *room =
@@ -847,7 +862,7 @@ herald_router_route(HeraldRouter *self, HeraldEvent *event)
 	}
 	if (matches->len == 0)
 		self->unrouted++;
-	if (!user_ok) {
+	if (dropped) {
 		gint64 now = g_get_monotonic_time();
 		if (self->invalid_users_logged == 0 ||
 		    now - self->invalid_users_logged >= HERALD_ROUTE_LOG_INTERVAL_US) {

@@ -320,6 +320,39 @@ test_target_user(void)
 	}
 }
 
+/* narrow-to-user=false: a user_id that names an author does not narrow, and
+ * one that could not name a user does not drop the event for that route */
+static void
+test_target_user_off(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldRouter) router =
+	    load_router("[route files]\nchannels=file.*\nrooms=admin\nnarrow-to-user=false\n"
+			"[route mine]\nchannels=file.*\nusers={user_id}\n",
+			&error);
+	g_autoptr(GPtrArray) matches = NULL;
+	g_autoptr(GPtrArray) bad = NULL;
+	HeraldRouteMatch *files;
+	HeraldRouteMatch *mine;
+
+	g_assert_no_error(error);
+	matches = route(router, "file.uploaded", "{\"object_name\":\"a.csv\",\"user_id\":\"42\"}");
+	g_assert_cmpuint(matches->len, ==, 2);
+	files = g_ptr_array_index(matches, 0);
+	mine = g_ptr_array_index(matches, 1);
+	g_assert_cmpstr(files->route, ==, "files");
+	g_assert_null(herald_delivery_get_user_scope(files->delivery));
+	g_assert_cmpstr(herald_delivery_get_user_scope(mine->delivery), ==, "42");
+	/* a user_id that cannot name a user: dropped for the narrowing route only */
+	bad = route(router, "file.uploaded", "{\"object_name\":\"a.csv\",\"user_id\":true}");
+	g_assert_cmpuint(bad->len, ==, 2);
+	files = g_ptr_array_index(bad, 0);
+	mine = g_ptr_array_index(bad, 1);
+	g_assert_nonnull(files->delivery);
+	g_assert_null(mine->delivery);
+	g_assert_cmpuint(herald_router_get_invalid_users(router), ==, 1);
+}
+
 static void
 test_target_user_errors(void)
 {
@@ -375,6 +408,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/route/reload-replaces", test_reload_replaces);
 	g_test_add_func("/herald/route/target-user", test_target_user);
 	g_test_add_func("/herald/route/target-user-errors", test_target_user_errors);
+	g_test_add_func("/herald/route/target-user-off", test_target_user_off);
 	g_test_add_func("/herald/route/role-and-room-helpers", test_role_and_room_helpers);
 	return g_test_run();
 }

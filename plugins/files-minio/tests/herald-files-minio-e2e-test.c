@@ -1162,6 +1162,9 @@ test_events(void)
 	g_autoptr(HeraldTestDaemon) d = NULL;
 	g_autofree gchar *config = g_strdup_printf("[host]\nplugins=ws-rooms;files-minio\n"
 						   "[route files]\nchannels=file.*\nrooms=admin\n"
+						   /* user_id of file.* is the uploader, not an
+						    * addressee: admins get every upload */
+						   "narrow-to-user=false\n"
 						   "[files-minio]\ntemplates-dir=%s\n",
 						   g_getenv("HERALD_TEST_TEMPLATES_DIR"));
 
@@ -1200,6 +1203,9 @@ start_scanning_daemon(HeraldTestServer *clamd, const gchar *extra)
 	g_autofree gchar *config =
 	    g_strdup_printf("[host]\nplugins=ws-rooms;clamav-scan;files-minio\n"
 			    "[route files]\nchannels=file.*\nrooms=admin\n"
+						   /* user_id of file.* is the uploader, not an
+						    * addressee: admins get every upload */
+						   "narrow-to-user=false\n"
 			    "[clamav-scan]\naddress=tcp:127.0.0.1:%u\ntimeout-s=10\n"
 			    "[files-minio]\ntemplates-dir=%s\n%s",
 			    clamd->port,
