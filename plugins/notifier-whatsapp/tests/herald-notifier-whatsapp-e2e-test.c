@@ -26,7 +26,11 @@ typedef struct {
 	HeraldTestDaemon *daemon;
 	gchar *files; /* token and phones files */
 	gchar *service;
+	gchar *api_key_file; /* (nullable) [auth] api-key-file */
 } Fixture;
+
+#define API_KEY	      "k3y-of-the-core-api-0123456789abcdefghij"
+#define API_KEY_OTHER "second-key-for-the-reports-service-0123456"
 
 /* ------------------------------------------------------------ daemon */
 
@@ -54,6 +58,8 @@ fixture_config(Fixture *fx, const gchar *notifier, const gchar *groups)
 			       "[host]\nplugins=ws-rooms;notifier-whatsapp;notify-probe%s\n"
 			       "[auth]\nleeway-s=0\n",
 			       fx->redis ? ";redis-bridge" : "");
+	if (fx->api_key_file != NULL)
+		g_string_append_printf(out, "api-key-file=%s\n", fx->api_key_file);
 	if (fx->redis)
 		g_string_append_printf(out,
 				       "[redis-bridge]\nurl=redis://127.0.0.1:%u\n",
@@ -185,6 +191,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	herald_test_rm_rf(fx->files);
 	g_free(fx->files);
 	g_free(fx->service);
+	g_free(fx->api_key_file);
 }
 
 /* ------------------------------------------------------------ HTTP */
@@ -211,6 +218,33 @@ api(Fixture *fx,
 	if (out != NULL)
 		*out = text != NULL && text[0] != '\0' ? herald_test_parse_json(text) : NULL;
 	return status;
+}
+
+/* a POST with one extra header (X-API-Key, Authorization: apikey) and no token */
+static guint
+api_with_header(Fixture *fx,
+		const gchar *path,
+		const gchar *header,
+		const gchar *value,
+		const gchar *body,
+		JsonNode **out)
+{
+	g_autofree gchar *url = g_strdup_printf("%s%s", fx->daemon->base_url, path);
+	g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 30, NULL);
+	g_autoptr(SoupMessage) msg = soup_message_new("POST", url);
+	g_autoptr(GBytes) req = g_bytes_new(body, strlen(body));
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+
+	if (header != NULL)
+		soup_message_headers_replace(soup_message_get_request_headers(msg), header, value);
+	soup_message_set_request_body_from_bytes(msg, "application/json", req);
+	bytes = soup_session_send_and_read(session, msg, NULL, &error);
+	g_assert_no_error(error);
+	text = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	*out = text[0] != '\0' ? herald_test_parse_json(text) : NULL;
+	return soup_message_get_status(msg);
 }
 
 /* POST /api/notifications/send; returns the id */
@@ -948,7 +982,9 @@ test_broadcast_role(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(herald_test_json_get_int(reply, "connections"), ==, 1);
 	g_assert_cmpstr(herald_test_json_get_string(reply, "status"), ==, "delivered");
 	event = ws_next_notification(seller);
-	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==, "notificacion_general");
+	/* a custom type keeps its own event name */
+	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==,
+			"notificacion_sistema_update");
 	g_assert_cmpstr(herald_test_json_get_string(event, "payload.role"), ==, "SELLER");
 	g_assert_cmpstr(herald_test_json_get_string(event, "payload.original_type"), ==,
 			"sistema_update");
@@ -1210,6 +1246,162 @@ test_bad_input(Fixture *fx, gconstpointer data)
 		stats = get_stats(fx);
 		g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 1);
 	}
+}
+
+
+/* seed 002's backend: {userId, type, payload} with an API key, no token */
+static void
+test_seed002_api_key(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(WsClient) client = NULL;
+	g_autoptr(WsClient) seller = NULL;
+	g_autoptr(JsonNode) reply = NULL;
+	g_autoptr(JsonNode) reply2 = NULL;
+	g_autoptr(JsonNode) event = NULL;
+	g_autoptr(JsonNode) event2 = NULL;
+	g_autoptr(JsonNode) status = NULL;
+
+	fx->api_key_file = herald_test_write_file(fx->files,
+						  "api.keys",
+						  "\n" API_KEY "\n  " API_KEY_OTHER "  \n\n");
+	fixture_start(fx, NULL, NULL);
+	client = ws_connect(fx, "123", "CLIENT");
+	seller = ws_connect(fx, "s1", "SELLER");
+	g_assert_cmpuint(api_with_header(fx,
+					 "/api/notifications/send",
+					 "X-API-Key",
+					 API_KEY,
+					 "{\"userId\":\"123\",\"type\":\"order_update\","
+					 "\"payload\":{\"orderId\":\"456\",\"status\":\"shipped\"}}",
+					 &reply),
+			 ==,
+			 202);
+	event = ws_next_notification(client);
+	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==, "notificacion_order_update");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.data.orderId"), ==, "456");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.original_type"), ==,
+			"order_update");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.title"), ==, "order_update");
+	status = wait_status(fx, herald_test_json_get_string(reply, "id"), "delivered");
+	g_assert_cmpstr(herald_test_json_get_string(status, "data.status"), ==, "shipped");
+	/* the second key, as Authorization: apikey, on a seed-002 broadcast */
+	g_assert_cmpuint(api_with_header(fx,
+					 "/api/notifications/broadcast",
+					 "Authorization",
+					 "apikey " API_KEY_OTHER,
+					 "{\"room\":\"user_s1\",\"type\":\"inventory_alert\","
+					 "\"payload\":{\"title\":\"Stock\",\"message\":\"bajo\","
+					 "\"productId\":\"67890\"},\"timestamp\":\"2024-01-01T00:00:00Z\"}",
+					 &reply2),
+			 ==,
+			 202);
+	g_assert_cmpint(herald_test_json_get_int(reply2, "connections"), ==, 1);
+	event2 = ws_next_notification(seller);
+	g_assert_cmpstr(herald_test_json_get_string(event2, "type"), ==,
+			"notificacion_inventory_alert");
+	g_assert_cmpstr(herald_test_json_get_string(event2, "payload.title"), ==, "Stock");
+	g_assert_cmpstr(herald_test_json_get_string(event2, "payload.data.productId"), ==, "67890");
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 1);
+}
+
+static void
+expect_key_error(Fixture *fx,
+		 const gchar *path,
+		 const gchar *header,
+		 const gchar *value,
+		 guint status,
+		 const gchar *code,
+		 const gchar *needle)
+{
+	g_autoptr(JsonNode) reply = NULL;
+	const gchar *message;
+	g_assert_cmpuint(api_with_header(fx,
+					 path,
+					 header,
+					 value,
+					 "{\"userId\":\"1\",\"type\":\"x\",\"payload\":{}}",
+					 &reply),
+			 ==,
+			 status);
+	g_assert_cmpstr(herald_test_json_get_string(reply, "error"), ==, code);
+	message = herald_test_json_get_string(reply, "message");
+	g_assert_nonnull(message);
+	if (needle != NULL && strstr(message, needle) == NULL)
+		g_error("'%s' does not mention '%s'", message, needle);
+}
+
+/* wrong, missing, truncated, padded keys: 401 with a JSON body; a key is not admin */
+static void
+test_api_key_refused(Fixture *fx, gconstpointer data)
+{
+	const gchar *send = "/api/notifications/send";
+	g_autoptr(JsonNode) stats = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *long_key = g_strnfill(5000, 'k');
+
+	fx->api_key_file = herald_test_write_file(fx->files, "api.keys", API_KEY "\n");
+	fixture_start(fx, NULL, NULL);
+	expect_key_error(fx, send, "X-API-Key", "wrong-key-0123456789abcdefghijklmnop", 401,
+			 "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", "", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", "k3y-of-the-core-api-0123456789abcdefghi", 401,
+			 "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", API_KEY "x", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", long_key, 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "Authorization", "apikey wrong", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "Authorization", "Bearer " API_KEY, 401, "unauthorized", NULL);
+	expect_key_error(fx, send, NULL, NULL, 401, "unauthorized", NULL);
+	/* a service key is no admin key: /stats from outside loopback needs admin,
+	 * and from loopback needs nothing, so ask a service-only route instead */
+	expect_key_error(fx, "/api/events", "X-API-Key", "nope", 401, "unauthorized", "API key");
+	stats = get_stats(fx);
+	g_assert_cmpint(herald_test_json_get_int(stats, "http_api_key_rejected_total"), ==, 7);
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
+	/* the keys are never logged */
+	log = herald_test_daemon_get_log(fx->daemon);
+	g_assert_null(strstr(log, API_KEY));
+	g_assert_null(strstr(log, "k3y-of-the-core-api"));
+}
+
+/* the notification bodies: unknown fields, webhook_url, types, seed-002 shape */
+static void
+test_bad_fields(Fixture *fx, gconstpointer data)
+{
+	const gchar *send = "/api/notifications/send";
+	const gchar *broadcast = "/api/notifications/broadcast";
+	g_autofree gchar *long_type = g_strnfill(65, 't');
+	g_autofree gchar *body = g_strdup_printf(
+	    "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"type\":\"%s\"}", long_type);
+
+	fixture_start(fx, NULL, NULL);
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"colour\":\"red\"}",
+		     400, "invalid_argument", "'colour'");
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\","
+		     "\"webhook_url\":\"https://example.com/hook\"}",
+		     400, "invalid_argument", "webhook");
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"type\":\"sistema update\"}",
+		     400, "invalid_argument", "'type'");
+	expect_error(fx, send, fx->service, body, 400, "invalid_argument", "'type'");
+	expect_error(fx, send, fx->service,
+		     "{\"type\":\"order_update\",\"payload\":{\"orderId\":\"456\"}}", 400,
+		     "invalid_argument", "userId");
+	expect_error(fx, send, fx->service,
+		     "{\"userId\":\"1\",\"user_id\":\"1\",\"type\":\"x\",\"payload\":{}}", 400,
+		     "invalid_argument", "userId");
+	expect_error(fx, send, fx->service,
+		     "{\"userId\":\"1\",\"type\":\"x\",\"payload\":[1]}", 400,
+		     "invalid_argument", "data");
+	expect_error(fx, broadcast, fx->service,
+		     "{\"role\":\"SELLER\",\"title\":\"T\",\"message\":\"M\",\"room_id\":\"x\"}", 400,
+		     "invalid_argument", "'room_id'");
+	expect_error(fx, broadcast, fx->service,
+		     "{\"role\":\"SELLER\",\"userId\":\"1\",\"type\":\"x\",\"payload\":{}}", 400,
+		     "invalid_argument", "user");
+	g_assert_cmpint(stat(fx, "notifications_rejected"), ==, 9);
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
 }
 
 /* redis: another instance holds the lock (or has moved the record on): no attempt */
@@ -1530,6 +1722,9 @@ main(int argc, char **argv)
 	    {"webhook", test_webhook},
 	    {"bus-notify", test_bus_notify},
 	    {"bad-input", test_bad_input},
+	    {"seed002-api-key", test_seed002_api_key},
+	    {"api-key-refused", test_api_key_refused},
+	    {"bad-fields", test_bad_fields},
 	};
 	const gchar *stores[] = {"file", "redis"};
 
