@@ -1404,6 +1404,116 @@ test_bad_fields(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
 }
 
+/* messages of @client whose payload.title is @title (the queue is kept) */
+static guint
+ws_count_title(WsClient *client, const gchar *title)
+{
+	guint n = 0;
+	for (GList *l = client->messages.head; l != NULL; l = l->next) {
+		if (g_strcmp0(herald_test_json_get_string(l->data, "payload.title"), title) == 0)
+			n++;
+	}
+	return n;
+}
+
+typedef struct {
+	WsClient **clients;
+	guint n;
+	const gchar *title;
+} TitleWait;
+
+static gboolean
+ws_all_have_title(gpointer user_data)
+{
+	TitleWait *wait = user_data;
+	for (guint i = 0; i < wait->n; i++) {
+		if (ws_count_title(wait->clients[i], wait->title) == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+broadcast_ok(Fixture *fx, HeraldTestDaemon *daemon, const gchar *body, gint64 local)
+{
+	HeraldTestDaemon *saved = fx->daemon;
+	g_autoptr(JsonNode) reply = NULL;
+	fx->daemon = daemon;
+	g_assert_cmpuint(api(fx, "POST", "/api/notifications/broadcast", fx->service, body, &reply, NULL),
+			 ==,
+			 202);
+	fx->daemon = saved;
+	/* `connections` counts the receiving instance's own */
+	g_assert_cmpint(herald_test_json_get_int(reply, "connections"), ==, local);
+}
+
+/* two instances on one Redis: a role broadcast and a room broadcast reach
+ * every matching connection of both, exactly once each */
+static void
+test_broadcast_cluster(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *config = NULL;
+	HeraldTestDaemon *a;
+	HeraldTestDaemon *b;
+	WsClient *clients[6];
+	/* A: s1, c1; B: s2, s3, c2, s1 again */
+	const gchar *users[] = {"s1", "c1", "s2", "s3", "c2", "s1"};
+	const gchar *roles[] = {"SELLER", "CLIENT", "SELLER", "SELLER", "CLIENT", "SELLER"};
+	const gboolean seller[] = {TRUE, FALSE, TRUE, TRUE, FALSE, TRUE};
+	const gboolean user_s1[] = {TRUE, FALSE, FALSE, FALSE, FALSE, TRUE};
+	TitleWait wait = {clients, G_N_ELEMENTS(clients), "end"};
+
+	fixture_start(fx, NULL, NULL);
+	a = fx->daemon;
+	config = fixture_config(fx, NULL, NULL);
+	b = herald_test_daemon_new(config);
+	if (!herald_test_daemon_start(b, &error))
+		g_error("%s", error->message);
+	fx->daemon = b;
+	fixture_wait_ready(fx);
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+		fx->daemon = i < 2 ? a : b;
+		clients[i] = ws_connect(fx, users[i], roles[i]);
+	}
+	fx->daemon = a;
+
+	/* a role through A (1 seller here, 3 on B), a room through B (1 here, 1 on A) */
+	broadcast_ok(fx, a, "{\"role\":\"SELLER\",\"title\":\"to-sellers\",\"message\":\"M\","
+		     "\"type\":\"sistema_update\"}", 1);
+	broadcast_ok(fx, b, "{\"room\":\"user_s1\",\"type\":\"order_update\","
+		     "\"payload\":{\"title\":\"to-s1\",\"message\":\"M\"}}", 1);
+	/* then one to everybody from each side: when it is in, the others are */
+	broadcast_ok(fx, a, "{\"role\":\"CLIENT\",\"title\":\"end\",\"message\":\"M\"}", 1);
+	broadcast_ok(fx, b, "{\"role\":\"SELLER\",\"title\":\"end\",\"message\":\"M\"}", 3);
+	if (!herald_test_wait_until(ws_all_have_title, &wait, WAIT_MS))
+		g_error("a broadcast did not reach every instance");
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+		g_assert_cmpuint(ws_count_title(clients[i], "to-sellers"), ==, seller[i] ? 1 : 0);
+		g_assert_cmpuint(ws_count_title(clients[i], "to-s1"), ==, user_s1[i] ? 1 : 0);
+	}
+	for (GList *l = clients[5]->messages.head; l != NULL; l = l->next) {
+		if (g_strcmp0(herald_test_json_get_string(l->data, "payload.title"), "to-s1") == 0)
+			g_assert_cmpstr(herald_test_json_get_string(l->data, "type"), ==,
+					"notificacion_order_update");
+	}
+	{
+		g_autoptr(JsonNode) stats_a = get_stats(fx);
+		g_autoptr(JsonNode) stats_b = NULL;
+		g_assert_cmpint(herald_test_json_get_int(stats_a, "plugins.notifier-whatsapp.notifications_broadcasts_remote"), ==, 2);
+		fx->daemon = b;
+		stats_b = get_stats(fx);
+		fx->daemon = a;
+		g_assert_cmpint(herald_test_json_get_int(stats_b, "plugins.notifier-whatsapp.notifications_broadcasts_remote"), ==, 2);
+		g_assert_cmpint(herald_test_json_get_int(stats_b, "plugins.notifier-whatsapp.notifications_broadcasts_remote_rejected"), ==, 0);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++)
+		ws_client_free(clients[i]);
+	g_assert_cmpint(herald_test_daemon_stop(b), ==, 0);
+	herald_test_daemon_free(b);
+	g_assert_cmpuint(fake_provider_get_count(fx->fake), ==, 0);
+}
+
 /* redis: another instance holds the lock (or has moved the record on): no attempt */
 static void
 test_redis_claims(Fixture *fx, gconstpointer data)
@@ -1752,6 +1862,12 @@ main(int argc, char **argv)
 				   fixture_teardown);
 		}
 		if (s == 1) {
+			g_test_add("/notifier-whatsapp/redis/broadcast-cluster",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_broadcast_cluster,
+				   fixture_teardown);
 			g_test_add("/notifier-whatsapp/redis/claims",
 				   Fixture,
 				   GINT_TO_POINTER(s),
