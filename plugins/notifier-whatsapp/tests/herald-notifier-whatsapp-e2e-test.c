@@ -1330,6 +1330,74 @@ expect_key_error(Fixture *fx,
 		g_error("'%s' does not mention '%s'", message, needle);
 }
 
+/* seed 002's REST service replayed by Node's fetch (keep-alive) with an API
+ * key, a `ws` client of user 123 reading: three sends delivered, four refusals */
+static void
+test_seed002_node(Fixture *fx, gconstpointer data)
+{
+	const gchar *node_dir = g_getenv("HERALD_TEST_NODE_DIR");
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *token = herald_test_make_token(HERALD_TEST_SECRET,
+							 "{\"sub\":\"123\",\"role\":\"CLIENT\"}",
+							 3600);
+	g_autofree gchar *url = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) result = NULL;
+	JsonArray *statuses;
+	JsonArray *events;
+	JsonArray *errors;
+
+	g_assert_nonnull(node_dir);
+	fx->api_key_file = herald_test_write_file(fx->files, "api.keys", API_KEY "\n");
+	fixture_start(fx, NULL, NULL);
+	url = g_strdup_printf("http://127.0.0.1:%u", fx->daemon->port);
+	script = g_build_filename(node_dir, "seed002-replay.js", NULL);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_set_cwd(launcher, node_dir);
+	proc = g_subprocess_launcher_spawn(launcher,
+					   &error,
+					   herald_test_require_program("node"),
+					   script,
+					   url,
+					   API_KEY,
+					   token,
+					   NULL);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &out, &err, &error));
+	g_assert_no_error(error);
+	if (!g_subprocess_get_successful(proc))
+		g_error("seed002-replay.js failed:\n%s%s", out, err);
+	result = herald_test_parse_json(out);
+	statuses = json_object_get_array_member(json_node_get_object(result), "statuses");
+	g_assert_cmpuint(json_array_get_length(statuses), ==, 3);
+	for (guint i = 0; i < 3; i++)
+		g_assert_cmpint(json_array_get_int_element(statuses, i), ==, 202);
+	errors = json_object_get_array_member(json_node_get_object(result), "errors");
+	g_assert_cmpuint(json_array_get_length(errors), ==, 4);
+	for (guint i = 0; i < 4; i++) {
+		JsonObject *e = json_array_get_object_element(errors, i);
+		if (!json_object_get_boolean_member(e, "ok"))
+			g_error("refusal %u was not the expected one: %s", i, out);
+		g_assert_nonnull(json_object_get_string_member(e, "message"));
+	}
+	g_assert_nonnull(strstr(out, "missing field 'userId'"));
+	g_assert_nonnull(strstr(out, "invalid API key"));
+	g_assert_nonnull(strstr(out, "webhook"));
+	events = json_object_get_array_member(json_node_get_object(result), "events");
+	g_assert_cmpuint(json_array_get_length(events), ==, 3);
+	g_assert_nonnull(strstr(out, "\"type\":\"notificacion_order_update\""));
+	g_assert_nonnull(strstr(out, "\"type\":\"notificacion_inventory_alert\""));
+	g_assert_nonnull(strstr(out, "\"orderId\":\"456\""));
+	g_assert_nonnull(strstr(out, "\"title\":\"Nuevo pedido\""));
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 3);
+	g_assert_cmpint(stat(fx, "notifications_rejected"), ==, 3);
+}
+
 /* wrong, missing, truncated, padded keys: 401 with a JSON body; a key is not admin */
 static void
 test_api_key_refused(Fixture *fx, gconstpointer data)
@@ -1854,6 +1922,12 @@ main(int argc, char **argv)
 				   fixture_teardown);
 		}
 		if (s == 0) {
+			g_test_add("/notifier-whatsapp/file/seed002-node",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_seed002_node,
+				   fixture_teardown);
 			g_test_add("/notifier-whatsapp/file/disk-full",
 				   Fixture,
 				   GINT_TO_POINTER(s),
