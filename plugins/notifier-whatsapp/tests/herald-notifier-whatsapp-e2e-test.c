@@ -1849,6 +1849,71 @@ test_check_config(void)
 				all);
 		herald_test_rm_rf(dir);
 	}
+	/* [auth] api-key-file: bad keys are located, never quoted; a missing file
+	 * is named; an inline key in a world-readable file is warned about */
+	{
+		struct {
+			const gchar *contents; /* NULL: no such file; "inline": api-key= */
+			gint status;
+			const gchar *needle;
+		} keys[] = {
+		    {"short-key\n", 1, "auth:api-key-file: API key on line 1 must be 32 to 256"},
+		    {API_KEY "\nwith space 0123456789abcdefghijklmnopqrstuvwxyz\n", 1, "on line 2"},
+		    {"\n\n", 1, "no API key in it"},
+		    {NULL, 1, "auth:api-key-file: cannot read secret file"},
+		    {"inline", 0, "a secret set inline in a file that every user can read"},
+		};
+		for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+			g_autofree gchar *dir = herald_test_mkdtemp();
+			g_autofree gchar *secret =
+			    herald_test_write_file(dir, "jwt.secret", HERALD_TEST_SECRET);
+			g_autofree gchar *key_line = NULL;
+			g_autofree gchar *config = NULL;
+			g_autofree gchar *file = NULL;
+			g_autofree gchar *out = NULL;
+			g_autofree gchar *err = NULL;
+			g_autofree gchar *all = NULL;
+			gchar *args[] = {(gchar *)"--check-config", (gchar *)"--config", NULL, NULL};
+			gint status;
+			if (g_strcmp0(keys[i].contents, "inline") == 0) {
+				key_line = g_strdup("api-key=" API_KEY);
+			} else if (keys[i].contents == NULL) {
+				key_line = g_strdup_printf("api-key-file=%s/missing.keys", dir);
+			} else {
+				g_autofree gchar *path =
+				    herald_test_write_file(dir, "api.keys", keys[i].contents);
+				key_line = g_strdup_printf("api-key-file=%s", path);
+			}
+			config = g_strdup_printf("[host]\nplugins=notifier-whatsapp\ndbus=none\n"
+						 "state-dir=%s\n[auth]\nsecret-file=%s\n%s\n",
+						 dir,
+						 secret,
+						 key_line);
+			file = herald_test_write_file(dir, "herald.conf", config);
+			{
+				/* world-readable, as a packaged herald.conf would not be */
+				g_autoptr(GFile) gfile = g_file_new_for_path(file);
+				g_assert_true(g_file_set_attribute_uint32(gfile,
+									  "unix::mode",
+									  0644,
+									  G_FILE_QUERY_INFO_NONE,
+									  NULL,
+									  NULL));
+			}
+			args[2] = file;
+			status = herald_test_run_heraldd(args, &out, &err, NULL);
+			all = g_strconcat(out, err, NULL);
+			g_assert_cmpint(status, ==, keys[i].status);
+			if (strstr(all, keys[i].needle) == NULL)
+				g_error("--check-config with %s did not say '%s':\n%s",
+					key_line,
+					keys[i].needle,
+					all);
+			if (keys[i].status != 0)
+				g_assert_null(strstr(all, "0123456789abcdefghij"));
+			herald_test_rm_rf(dir);
+		}
+	}
 	/* a complete cloud-api group passes */
 	{
 		g_autofree gchar *dir = herald_test_mkdtemp();
