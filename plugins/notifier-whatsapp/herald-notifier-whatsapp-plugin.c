@@ -2097,7 +2097,8 @@ herald_notifier_remote_broadcast_cb(HeraldBus *bus, HeraldEvent *event, gpointer
 }
 
 /* POST /api/notifications/broadcast: WebSocket only, to a room or a role on
- * this instance's connections; there is no recipient list, so no WhatsApp */
+ * this instance's connections and, through redis-bridge, the other instances';
+ * there is no recipient list, so no WhatsApp */
 static void
 herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 				  const gchar *subpath,
@@ -2112,7 +2113,6 @@ herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 	g_autoptr(HeraldNotifyRecord) record = NULL;
 	g_autoptr(JsonNode) payload = NULL;
 	g_autoptr(HeraldEvent) event = NULL;
-	g_autoptr(HeraldDelivery) delivery = NULL;
 	g_autoptr(JsonBuilder) builder = NULL;
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *key = NULL;
