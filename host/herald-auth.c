@@ -31,6 +31,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(jwt_t, jwt_free)
 /* at most this many user claims are tried, in order */
 #define HERALD_AUTH_USER_CLAIMS_MAX 8
 
+/* [auth] api-key-file: how many keys, and how long each may be */
+#define HERALD_AUTH_API_KEYS_MAX	 64
+#define HERALD_AUTH_API_KEY_MIN_BYTES 32
+#define HERALD_AUTH_API_KEY_MAX_BYTES 256
+
 /* how much of a refused header alg is shown back to the client */
 #define HERALD_AUTH_ALG_SHOWN_MAX 16
 
@@ -253,6 +258,7 @@ struct _HeraldAuth {
 	gchar **service_roles;
 	gchar **admin_roles;
 	gsize max_token_bytes;
+	GByteArray *api_key_digests; /* (nullable): SHA-256 of each API key, 32 bytes each */
 };
 
 G_DEFINE_FINAL_TYPE(HeraldAuth, herald_auth, G_TYPE_OBJECT)
@@ -355,6 +361,16 @@ static const HeraldConfigKey herald_auth_keys[] = {
      NULL,
      HERALD_CONFIG_FLAG_NONE,
      "longer tokens are refused before parsing"},
+    {"api-key",
+     HERALD_CONFIG_SECRET,
+     NULL,
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_NONE,
+     "API keys for the service endpoints (X-API-Key: or Authorization: apikey), "
+     "one per line of api-key-file, at most 64, each 32 to 256 printable characters "
+     "without spaces; they grant a service role only"},
 };
 
 /**
@@ -528,6 +544,208 @@ herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
 	return TRUE;
 }
 
+/* API keys */
+
+/* one line of api-key-file: 32 to 256 printable ASCII characters, no spaces */
+static gboolean
+herald_auth_api_key_is_valid(const gchar *key, gsize len)
+{
+	if (len < HERALD_AUTH_API_KEY_MIN_BYTES || len > HERALD_AUTH_API_KEY_MAX_BYTES)
+		return FALSE;
+	for (gsize i = 0; i < len; i++) {
+		if (key[i] <= ' ' || key[i] > '~')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+herald_auth_api_key_digest(const gchar *key, gsize len, guint8 digest[32])
+{
+	g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+	gsize digest_len = 32;
+	g_checksum_update(checksum, (const guchar *)key, len);
+	g_checksum_get_digest(checksum, digest, &digest_len);
+}
+
+/* the SHA-256 digests of the keys in @text (one per line, blank lines and
+ * surrounding whitespace ignored), or NULL with a message naming the line */
+static GByteArray *
+herald_auth_parse_api_keys(gchar *text, gchar **message)
+{
+	g_autoptr(GByteArray) digests = g_byte_array_new();
+	guint n = 0;
+	guint line = 0;
+	gchar *next;
+
+	for (gchar *p = text; p != NULL; p = next) {
+		gchar *key;
+		gsize len;
+		guint8 digest[32];
+
+		next = strchr(p, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		line++;
+		key = g_strstrip(p);
+		len = strlen(key);
+		if (len == 0)
+			continue;
+		if (!herald_auth_api_key_is_valid(key, len)) {
+			/* TRANSLATORS: configuration error; %u is a line number of
+			 * api-key-file; the key itself is never shown */
+			*message = g_strdup_printf(_("API key on line %u must be 32 to 256 printable "
+						     "characters without spaces"),
+						   line);
+			return NULL;
+		}
+		if (++n > HERALD_AUTH_API_KEYS_MAX) {
+			/* TRANSLATORS: configuration error; %u is a number of keys */
+			*message = g_strdup_printf(_("more than %u API keys"),
+						   (guint)HERALD_AUTH_API_KEYS_MAX);
+			return NULL;
+		}
+		herald_auth_api_key_digest(key, len, digest);
+		memset(key, 0, len);
+		g_byte_array_append(digests, digest, sizeof(digest));
+	}
+	if (n == 0) {
+		/* TRANSLATORS: configuration error */
+		*message = g_strdup(_("no API key in it (one key per line)"));
+		return NULL;
+	}
+	return g_steal_pointer(&digests);
+}
+
+/* the key that set the API keys, for located problems */
+static const gchar *
+herald_auth_api_key_config_key(HeraldConfig *config)
+{
+	const gchar *inline_key = herald_config_get_string(config, "auth", "api-key");
+	return inline_key != NULL && inline_key[0] != '\0' ? "api-key" : "api-key-file";
+}
+
+static gboolean
+herald_auth_load_api_keys(HeraldAuth *self, HeraldConfig *config, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *message = NULL;
+
+	text = herald_config_get_secret(config, "auth", "api-key", &error_local);
+	if (error_local != NULL) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	if (text == NULL)
+		return TRUE;
+	self->api_key_digests = herald_auth_parse_api_keys(text, &message);
+	memset(text, 0, strlen(text));
+	if (self->api_key_digests == NULL) {
+		g_set_error(error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_CONFIG,
+			    "[auth] %s: %s",
+			    herald_auth_api_key_config_key(config),
+			    message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* --check-config: a located problem when the API keys do not parse */
+static gboolean
+herald_auth_check_api_keys(HeraldConfig *config, GPtrArray *problems)
+{
+	g_autoptr(GByteArray) digests = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *message = NULL;
+	const gchar *key;
+	HeraldConfigProblem *problem;
+
+	/* unreadable: reported by the host with the file's location */
+	text = herald_config_get_secret(config, "auth", "api-key", NULL);
+	if (text == NULL)
+		return TRUE;
+	digests = herald_auth_parse_api_keys(text, &message);
+	memset(text, 0, strlen(text));
+	if (digests != NULL)
+		return TRUE;
+	key = herald_auth_api_key_config_key(config);
+	problem = g_new0(HeraldConfigProblem, 1);
+	problem->file = g_strdup(herald_config_get_origin(config, "auth", key));
+	problem->group = g_strdup("auth");
+	problem->key = g_strdup(key);
+	problem->message = g_steal_pointer(&message);
+	g_ptr_array_add(problems, problem);
+	return FALSE;
+}
+
+/**
+ * herald_auth_has_api_keys:
+ * @self: a #HeraldAuth
+ *
+ * Returns: %TRUE when `[auth] api-key` or `api-key-file` set at least one key
+ *
+ * Since: 0.1
+ */
+gboolean
+herald_auth_has_api_keys(HeraldAuth *self)
+{
+	g_return_val_if_fail(HERALD_IS_AUTH(self), FALSE);
+	return self->api_key_digests != NULL && self->api_key_digests->len > 0;
+}
+
+/**
+ * herald_auth_verify_api_key:
+ * @self: a #HeraldAuth
+ * @key: (nullable): the key the caller sent
+ * @error: a #GError, or %NULL
+ *
+ * Checks @key against every configured API key: both sides are hashed with
+ * SHA-256 and every digest is compared in full with a loop that does not stop
+ * at the first difference nor at the first match, so the time taken does not
+ * tell how close a guess was. The key is never logged nor put in @error.
+ *
+ * Returns: (transfer full): an identity whose role is the first of `[auth]
+ *   service-roles` (user id `api-key`), or %NULL with
+ *   %HERALD_ERROR_UNAUTHENTICATED
+ *
+ * Since: 0.1
+ */
+HeraldIdentity *
+herald_auth_verify_api_key(HeraldAuth *self, const gchar *key, GError **error)
+{
+	guint8 digest[32];
+	guint8 found = 0;
+	gsize len;
+
+	g_return_val_if_fail(HERALD_IS_AUTH(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	len = key != NULL ? strnlen(key, HERALD_AUTH_API_KEY_MAX_BYTES + 1) : 0;
+	herald_auth_api_key_digest(key != NULL ? key : "", len, digest);
+	for (guint i = 0; self->api_key_digests != NULL && i + 32 <= self->api_key_digests->len;
+	     i += 32) {
+		const guint8 *stored = self->api_key_digests->data + i;
+		guint8 diff = 0;
+		for (guint j = 0; j < 32; j++)
+			diff |= (guint8)(stored[j] ^ digest[j]);
+		/* 1 when diff is 0, without a branch on it */
+		found |= (guint8)(1 & ((diff - 1) >> 8));
+	}
+	if (!found || len == 0 || len > HERALD_AUTH_API_KEY_MAX_BYTES || self->service_roles == NULL ||
+	    self->service_roles[0] == NULL) {
+		g_set_error_literal(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_UNAUTHENTICATED,
+				    /* TRANSLATORS: authentication error (HTTP 401) */
+				    _("invalid API key"));
+		return NULL;
+	}
+	return herald_identity_new("api-key", self->service_roles[0], 0, NULL);
+}
+
 /**
  * herald_auth_check_config:
  * @config: a validated configuration
@@ -536,8 +754,10 @@ herald_auth_load_secret(HeraldAuth *self, HeraldConfig *config, GError **error)
  * The `[auth]` problems herald_auth_new() can only report without a location,
  * located for `--check-config`: an HS* secret shorter than its algorithm's
  * hash (32 bytes for HS256, 48 for HS384, 64 for HS512), reported at the
- * `secret` or `secret-file` that set it. The messages are the ones
- * herald_auth_new() sets, so that a caller reporting both can drop the repeat.
+ * `secret` or `secret-file` that set it; API keys in `api-key` or
+ * `api-key-file` that are not one key per line of 32 to 256 printable
+ * characters (at most 64). The messages are the ones herald_auth_new() sets,
+ * so that a caller reporting both can drop the repeat.
  *
  * Returns: %FALSE when a problem was added
  *
@@ -553,11 +773,14 @@ herald_auth_check_config(HeraldConfig *config, GPtrArray *problems)
 	const gchar *inline_secret;
 	const gchar *key;
 	HeraldConfigProblem *problem;
+	gboolean ok = TRUE;
 	gsize len;
 
 	g_return_val_if_fail(HERALD_IS_CONFIG(config), FALSE);
 	g_return_val_if_fail(problems != NULL, FALSE);
 
+	if (!herald_auth_check_api_keys(config, problems))
+		ok = FALSE;
 	names = herald_config_get_strv(config, "auth", "algorithms");
 	for (guint i = 0; names != NULL && names[i] != NULL; i++) {
 		for (guint j = 0; j < G_N_ELEMENTS(herald_auth_algs); j++) {
@@ -567,15 +790,15 @@ herald_auth_check_config(HeraldConfig *config, GPtrArray *problems)
 	}
 	alg = herald_auth_find_alg_longest_secret(algs);
 	if (alg == NULL)
-		return TRUE;
+		return ok;
 	/* unreadable or missing: reported elsewhere */
 	secret = herald_config_get_secret(config, "auth", "secret", NULL);
 	if (secret == NULL || secret[0] == '\0')
-		return TRUE;
+		return ok;
 	len = strlen(secret);
 	memset(secret, 0, len);
 	if (len >= herald_auth_alg_min_secret_bytes(alg))
-		return TRUE;
+		return ok;
 	inline_secret = herald_config_get_string(config, "auth", "secret");
 	key = inline_secret != NULL && inline_secret[0] != '\0' ? "secret" : "secret-file";
 	problem = g_new0(HeraldConfigProblem, 1);
@@ -798,6 +1021,8 @@ herald_auth_new(HeraldConfig *config, GError **error)
 	if (!herald_auth_load_public_key(self, config, error))
 		return NULL;
 	herald_auth_load_claims(self, config);
+	if (!herald_auth_load_api_keys(self, config, error))
+		return NULL;
 	return g_steal_pointer(&self);
 }
 
@@ -1337,6 +1562,9 @@ herald_auth_finalize(GObject *object)
 	g_clear_pointer(&self->role_claim, g_free);
 	g_clear_pointer(&self->service_roles, g_strfreev);
 	g_clear_pointer(&self->admin_roles, g_strfreev);
+	if (self->api_key_digests != NULL)
+		memset(self->api_key_digests->data, 0, self->api_key_digests->len);
+	g_clear_pointer(&self->api_key_digests, g_byte_array_unref);
 
 	G_OBJECT_CLASS(herald_auth_parent_class)->finalize(object);
 }

@@ -68,6 +68,10 @@ herald_auth_verify(HeraldAuth *self, const gchar *token, GError **error);
 gboolean
 herald_auth_is_service(HeraldAuth *self, HeraldIdentity *identity);
 gboolean
+herald_auth_has_api_keys(HeraldAuth *self);
+HeraldIdentity *
+herald_auth_verify_api_key(HeraldAuth *self, const gchar *key, GError **error);
+gboolean
 herald_auth_is_admin(HeraldAuth *self, HeraldIdentity *identity);
 gint64
 herald_auth_get_leeway(HeraldAuth *self);

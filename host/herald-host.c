@@ -179,6 +179,8 @@ static const HeraldDefaultRoute default_routes[] = {
     {"realtime-inventory", "realtime:inventory", "inventory", NULL, "{type}", NULL},
     {"realtime-broadcasts", "realtime:broadcasts", "all", NULL, "{type}", NULL},
     {"stats", "events", NULL, NULL, NULL, "stats-filter"},
+    /* notifier-whatsapp: broadcasts that entered another instance */
+    {"notify-broadcast", "herald:notify:broadcast", NULL, NULL, NULL, "notifier-whatsapp"},
     /* files-minio: file.uploaded / file.rejected to the uploader only */
     {"file", "file.*", NULL, "{user_id}", NULL, NULL},
 };

@@ -66,6 +66,7 @@ struct _HeraldHttp {
 	guint64 responses_5xx;
 	guint64 too_large;
 	guint64 unauthorized;
+	guint64 api_key_rejected;
 	guint64 not_found;
 	guint64 header_timeouts;
 	guint64 body_timeouts;
@@ -1037,6 +1038,64 @@ herald_http_too_large(HeraldHttp *self, SoupServerMessage *msg)
 	herald_http_reject_body(msg);
 }
 
+/* `X-API-Key: KEY`, else `Authorization: apikey KEY`; NULL when neither */
+static const gchar *
+herald_http_get_api_key(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	const gchar *key = soup_message_headers_get_one(headers, "X-API-Key");
+	const gchar *authz;
+
+	if (key != NULL)
+		return key;
+	authz = soup_message_headers_get_one(headers, "Authorization");
+	if (authz != NULL && g_ascii_strncasecmp(authz, "apikey ", 7) == 0) {
+		key = authz + 7;
+		while (*key == ' ')
+			key++;
+		return key;
+	}
+	return NULL;
+}
+
+/* an API key ([auth] api-key-file) stands for a service account: it opens
+ * HERALD_HTTP_AUTH_SERVICE routes only, never the admin ones nor user ones */
+static gboolean
+herald_http_authenticate_api_key(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRoute *route)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldIdentity) identity = NULL;
+
+	if (self->auth == NULL) {
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_UNAVAILABLE,
+						/* TRANSLATORS: HTTP 503 */
+						_("authentication is not configured"));
+		return FALSE;
+	}
+	/* every key is checked the same way, configured or not, so that a
+	 * refusal takes the same time whatever was sent */
+	identity = herald_auth_verify_api_key(self->auth, herald_http_get_api_key(msg), &error);
+	if (identity == NULL) {
+		self->unauthorized++;
+		self->api_key_rejected++;
+		herald_http_reply_error(msg, error);
+		return FALSE;
+	}
+	if (route->auth != HERALD_HTTP_AUTH_SERVICE) {
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_PERMISSION_DENIED,
+						/* TRANSLATORS: HTTP 403 */
+						_("an API key only opens the service endpoints"));
+		return FALSE;
+	}
+	g_object_set_data_full(G_OBJECT(msg),
+			       HERALD_HTTP_KEY_IDENTITY,
+			       g_steal_pointer(&identity),
+			       (GDestroyNotify)herald_identity_unref);
+	return TRUE;
+}
+
 static gboolean
 herald_http_authenticate(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRoute *route)
 {
@@ -1048,6 +1107,8 @@ herald_http_authenticate(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRou
 		return TRUE;
 	if (route->auth == HERALD_HTTP_AUTH_LOCAL_OR_ADMIN && herald_http_client_is_local(msg))
 		return TRUE;
+	if (herald_http_get_api_key(msg) != NULL)
+		return herald_http_authenticate_api_key(self, msg, route);
 	token = herald_http_get_token(msg);
 	if (token == NULL) {
 		self->unauthorized++;
@@ -1461,6 +1522,7 @@ herald_http_add_stats(HeraldHttp *self, GVariantDict *dict)
 	g_variant_dict_insert(dict, "http_responses_5xx_total", "t", self->responses_5xx);
 	g_variant_dict_insert(dict, "http_too_large_total", "t", self->too_large);
 	g_variant_dict_insert(dict, "http_unauthorized_total", "t", self->unauthorized);
+	g_variant_dict_insert(dict, "http_api_key_rejected_total", "t", self->api_key_rejected);
 	g_variant_dict_insert(dict, "http_not_found_total", "t", self->not_found);
 	g_variant_dict_insert(dict,
 			      "http_timeouts_total",

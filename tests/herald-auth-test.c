@@ -343,6 +343,7 @@ test_schema(void)
 	    {"service-roles", HERALD_CONFIG_LIST, "SERVICE"},
 	    {"admin-roles", HERALD_CONFIG_LIST, "ADMIN"},
 	    {"max-token-bytes", HERALD_CONFIG_UINT, "8192"},
+	    {"api-key", HERALD_CONFIG_SECRET, NULL},
 	};
 	g_autoptr(HeraldConfig) config = config_new("");
 
@@ -1280,6 +1281,107 @@ test_secret_length(void)
 	}
 }
 
+#define TEST_API_KEY_1 "first-api-key-0123456789abcdefghijklmnop"
+#define TEST_API_KEY_2 "second-api-key-0123456789abcdefghijklmno"
+
+static gchar *
+write_file_in(const gchar *dir, const gchar *name, const gchar *contents)
+{
+	g_autoptr(GError) error = NULL;
+	gchar *filename = g_build_filename(dir, name, NULL);
+	g_assert_true(g_file_set_contents(filename, contents, -1, &error));
+	g_assert_no_error(error);
+	return filename;
+}
+
+/* [auth] api-key-file: one key per line, SHA-256 compared, service role only */
+static void
+test_api_keys(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("herald-auth-test-XXXXXX", NULL);
+	g_autofree gchar *key_file = write_file_in(dir, "keys", "\n" TEST_API_KEY_1 "\n\t" TEST_API_KEY_2 " \n");
+	g_autofree gchar *data = g_strdup_printf("secret=%s\nservice-roles=SVC;SERVICE\napi-key-file=%s",
+						 SECRET, key_file);
+	g_autoptr(HeraldConfig) config = config_new(data);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HeraldAuth) auth = herald_auth_new(config, &error);
+	g_autoptr(HeraldIdentity) one = NULL;
+	g_autoptr(HeraldIdentity) two = NULL;
+	const gchar *wrong[] = {"", "x", TEST_API_KEY_1 "x", "first-api-key-0123456789abcdefghijklmno",
+				" " TEST_API_KEY_1};
+	struct {
+		const gchar *contents;
+		const gchar *needle;
+	} bad[] = {
+	    {"", "no API key"},
+	    {"\n\n", "no API key"},
+	    {TEST_API_KEY_1 "\nshort\n", "line 2"},
+	    {"has a space in the middle of it 0123456789\n", "line 1"},
+	};
+
+	g_assert_no_error(error);
+	g_assert_true(herald_auth_has_api_keys(auth));
+	one = herald_auth_verify_api_key(auth, TEST_API_KEY_1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(herald_identity_get_role(one), ==, "SVC");
+	g_assert_cmpstr(herald_identity_get_user_id(one), ==, "api-key");
+	g_assert_true(herald_auth_is_service(auth, one));
+	g_assert_false(herald_auth_is_admin(auth, one));
+	two = herald_auth_verify_api_key(auth, TEST_API_KEY_2, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(two);
+	for (guint i = 0; i < G_N_ELEMENTS(wrong); i++) {
+		g_autoptr(HeraldIdentity) none = herald_auth_verify_api_key(auth, wrong[i], &error);
+		g_assert_null(none);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED);
+		g_assert_cmpstr(error->message, ==, "invalid API key");
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(HeraldIdentity) none = herald_auth_verify_api_key(auth, NULL, &error);
+		g_assert_null(none);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED);
+		g_clear_error(&error);
+	}
+	/* refused files, located by --check-config; the keys are never quoted */
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *file = write_file_in(dir, "bad", bad[i].contents);
+		g_autofree gchar *text = g_strdup_printf("secret=%s\napi-key-file=%s", SECRET, file);
+		g_autoptr(HeraldConfig) bad_config = config_new(text);
+		g_autoptr(HeraldAuth) bad_auth = herald_auth_new(bad_config, &error);
+		g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func((GDestroyNotify)herald_config_problem_free);
+		HeraldConfigProblem *problem;
+		g_assert_null(bad_auth);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_CONFIG);
+		if (strstr(error->message, bad[i].needle) == NULL)
+			g_error("'%s' does not say '%s'", error->message, bad[i].needle);
+		g_assert_null(strstr(error->message, TEST_API_KEY_1));
+		g_assert_null(strstr(error->message, "space in the middle"));
+		g_clear_error(&error);
+		g_assert_false(herald_auth_check_config(bad_config, problems));
+		g_assert_cmpuint(problems->len, ==, 1);
+		problem = g_ptr_array_index(problems, 0);
+		g_assert_cmpstr(problem->key, ==, "api-key-file");
+		g_assert_cmpstr(problem->group, ==, "auth");
+		g_remove(file);
+	}
+	/* no key configured: every key is refused */
+	{
+		g_autofree gchar *text = g_strdup_printf("secret=%s", SECRET);
+		g_autoptr(HeraldConfig) plain = config_new(text);
+		g_autoptr(HeraldAuth) plain_auth = herald_auth_new(plain, &error);
+		g_autoptr(HeraldIdentity) none = NULL;
+		g_assert_no_error(error);
+		g_assert_false(herald_auth_has_api_keys(plain_auth));
+		none = herald_auth_verify_api_key(plain_auth, TEST_API_KEY_1, &error);
+		g_assert_null(none);
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_UNAUTHENTICATED);
+		g_clear_error(&error);
+	}
+	g_remove(key_file);
+	g_remove(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1289,6 +1391,7 @@ main(int argc, char **argv)
 	clear_environment();
 	g_test_add_func("/herald/auth/schema", test_schema);
 	g_test_add_func("/herald/auth/secret-length", test_secret_length);
+	g_test_add_func("/herald/auth/api-keys", test_api_keys);
 	g_test_add_func("/herald/auth/hs-valid", test_hs_valid);
 	g_test_add_func("/herald/auth/rs256-valid", test_rs256_valid);
 	g_test_add_func("/herald/auth/es256-valid", test_es256_valid);

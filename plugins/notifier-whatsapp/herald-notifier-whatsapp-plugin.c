@@ -61,6 +61,7 @@ struct _HeraldNotifierWhatsappPlugin {
 	guint job_id;
 	gulong notify_id;
 	gulong connected_id;
+	gulong broadcast_id; /* event::notifier-whatsapp: broadcasts from other instances */
 	gboolean loaded; /* redis: the queue was read back */
 	gboolean store_failing; /* the last store write failed: degraded */
 	guint load_retry_id;	/* redis: reading the queue back again soon */
@@ -85,8 +86,14 @@ struct _HeraldNotifierWhatsappPlugin {
 	guint64 template_switches;
 	guint64 store_errors;
 	guint64 broadcasts;
+	guint64 broadcasts_remote;	     /* delivered here for another instance */
+	guint64 broadcasts_remote_rejected; /* routed here but not a broadcast */
 	guint64 job_runs;
 };
+
+/* broadcasts travel to the other instances on this channel; the shipped route
+ * `notify-broadcast` hands it to this plugin there */
+#define HERALD_NOTIFY_BROADCAST_CHANNEL "herald:notify:broadcast"
 
 G_DEFINE_FINAL_TYPE(HeraldNotifierWhatsappPlugin,
 		    herald_notifier_whatsapp_plugin,
@@ -890,7 +897,8 @@ herald_notifier_deliver_ws(HeraldNotifierWhatsappPlugin *self,
 	HeraldBus *bus = herald_plugin_get_bus(HERALD_PLUGIN(self));
 	g_autoptr(JsonNode) payload = herald_notify_record_ws_payload(record);
 	g_autofree gchar *name = herald_notify_record_event_name(record);
-	g_autofree gchar *channel = g_strdup_printf("notificacion.%s", record->type);
+	g_autofree gchar *channel = g_strdup_printf(
+	    "notificacion.%s", record->original_type != NULL ? record->original_type : record->type);
 	g_autoptr(HeraldEvent) event =
 	    herald_event_new(name, channel, payload, herald_bus_get_instance_id(bus));
 	g_autoptr(HeraldDelivery) delivery = herald_delivery_new(event, name);
@@ -2047,8 +2055,50 @@ herald_notifier_role_is_valid(const gchar *role)
 	return TRUE;
 }
 
+/* a broadcast event (payload with `room` or `role`) to this instance's
+ * connections; G_MAXUINT when the payload names neither, validly */
+static guint
+herald_notifier_deliver_broadcast(HeraldEvent *event, HeraldBus *bus)
+{
+	g_autoptr(HeraldDelivery) delivery = NULL;
+	g_autofree gchar *room = herald_event_get_payload_field(event, "room");
+	g_autofree gchar *role = herald_event_get_payload_field(event, "role");
+	const gchar *name = herald_event_get_type_name(event);
+
+	if (name == NULL || !g_str_has_prefix(name, "notificacion_") || strlen(name) > 128 ||
+	    (room == NULL) == (role == NULL) ||
+	    (room != NULL && !herald_room_name_is_valid(room)) ||
+	    (role != NULL && !herald_notifier_role_is_valid(role)))
+		return G_MAXUINT;
+	delivery = herald_delivery_new(event, name);
+	if (room != NULL) {
+		herald_delivery_add_room(delivery, room);
+	} else {
+		const gchar *pairs[] = {"role", role, NULL};
+		herald_delivery_add_filter(delivery, pairs);
+	}
+	return herald_bus_deliver(bus, delivery);
+}
+
+/* route `notify-broadcast`: a broadcast that entered another instance (through
+ * redis-bridge), or an event published on its channel; the connections of
+ * this instance get it */
+static void
+herald_notifier_remote_broadcast_cb(HeraldBus *bus, HeraldEvent *event, gpointer user_data)
+{
+	HeraldNotifierWhatsappPlugin *self = HERALD_NOTIFIER_WHATSAPP_PLUGIN(user_data);
+	if (herald_notifier_deliver_broadcast(event, bus) == G_MAXUINT) {
+		self->broadcasts_remote_rejected++;
+		g_debug("dropped an event on %s that is not a broadcast",
+			herald_event_get_channel(event));
+		return;
+	}
+	self->broadcasts_remote++;
+}
+
 /* POST /api/notifications/broadcast: WebSocket only, to a room or a role on
- * this instance's connections; there is no recipient list, so no WhatsApp */
+ * this instance's connections and, through redis-bridge, the other instances';
+ * there is no recipient list, so no WhatsApp */
 static void
 herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 				  const gchar *subpath,
@@ -2063,7 +2113,6 @@ herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 	g_autoptr(HeraldNotifyRecord) record = NULL;
 	g_autoptr(JsonNode) payload = NULL;
 	g_autoptr(HeraldEvent) event = NULL;
-	g_autoptr(HeraldDelivery) delivery = NULL;
 	g_autoptr(JsonBuilder) builder = NULL;
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *key = NULL;
@@ -2124,8 +2173,19 @@ herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 					       l->data,
 					       json_node_copy(json_object_get_member(obj, l->data)));
 	}
-	json_object_set_string_member(request, "user_id", "broadcast");
+	/* the recipient is the room or role; a phone has no meaning here */
+	json_object_remove_member(request, "room");
+	json_object_remove_member(request, "role");
 	json_object_remove_member(request, "phone");
+	if (json_object_has_member(request, "user_id") || json_object_has_member(request, "userId")) {
+		self->rejected++;
+		herald_http_reply_error_literal(msg,
+						HERALD_ERROR_INVALID_ARGUMENT,
+						/* TRANSLATORS: HTTP 400 */
+						_("a broadcast has no user: use /api/notifications/send"));
+		return;
+	}
+	json_object_set_string_member(request, "user_id", "broadcast");
 	record = herald_notify_record_new_from_request(request, &self->limits, &error);
 	if (record == NULL) {
 		self->rejected++;
@@ -2154,15 +2214,15 @@ herald_notifier_broadcast_http_cb(SoupServerMessage *msg,
 				      room != NULL ? "room" : "role",
 				      room != NULL ? room : role);
 	name = herald_notify_record_event_name(record);
-	event = herald_event_new(name, NULL, payload, herald_bus_get_instance_id(bus));
-	delivery = herald_delivery_new(event, name);
-	if (room != NULL) {
-		herald_delivery_add_room(delivery, room);
-	} else {
-		const gchar *pairs[] = {"role", role, NULL};
-		herald_delivery_add_filter(delivery, pairs);
-	}
-	reached = herald_bus_deliver(bus, delivery);
+	event = herald_event_new(name,
+				 HERALD_NOTIFY_BROADCAST_CHANNEL,
+				 payload,
+				 herald_bus_get_instance_id(bus));
+	reached = herald_notifier_deliver_broadcast(event, bus);
+	/* the other instances' connections: redis-bridge publishes it, their
+	 * route `notify-broadcast` hands it to this plugin there (once: the
+	 * envelope carries the event id and this instance as origin) */
+	herald_bus_emit_event(bus, HERALD_BUS_TOPIC_OUTBOUND, event);
 	self->broadcasts++;
 
 	builder = json_builder_new();
@@ -2343,6 +2403,14 @@ herald_notifier_whatsapp_plugin_startup(HeraldPlugin *plugin, GError **error)
 					      "event::" HERALD_BUS_TOPIC_CONNECTED,
 					      G_CALLBACK(herald_notifier_connected_cb),
 					      self);
+	{
+		g_autofree gchar *detailed =
+		    g_strdup_printf("event::%s", herald_plugin_get_name(plugin));
+		self->broadcast_id = g_signal_connect(bus,
+						      detailed,
+						      G_CALLBACK(herald_notifier_remote_broadcast_cb),
+						      self);
+	}
 	g_debug("store: %s, mode: %s",
 		self->store_kind == HERALD_NOTIFY_STORE_REDIS ? "redis" : "file",
 		herald_plugin_get_config_string(plugin, "mode"));
@@ -2377,6 +2445,7 @@ herald_notifier_disconnect_bus(HeraldNotifierWhatsappPlugin *self)
 		return;
 	g_clear_signal_handler(&self->notify_id, bus);
 	g_clear_signal_handler(&self->connected_id, bus);
+	g_clear_signal_handler(&self->broadcast_id, bus);
 }
 
 static gboolean
@@ -2471,6 +2540,14 @@ herald_notifier_whatsapp_plugin_add_stats(HeraldPlugin *plugin, GVariantDict *di
 				      herald_notify_journal_get_recovered(self->journal));
 	}
 	g_variant_dict_insert(dict, "notifications_broadcasts", "t", self->broadcasts);
+	g_variant_dict_insert(dict,
+			      "notifications_broadcasts_remote",
+			      "t",
+			      self->broadcasts_remote);
+	g_variant_dict_insert(dict,
+			      "notifications_broadcasts_remote_rejected",
+			      "t",
+			      self->broadcasts_remote_rejected);
 	g_variant_dict_insert(dict, "notifications_job_runs", "t", self->job_runs);
 	g_variant_dict_insert(dict, "notifications_queue_depth", "u", depth);
 	g_variant_dict_insert(dict, "notifications_held", "u", held);

@@ -169,15 +169,100 @@ herald_notify_check_text(const gchar *name, const gchar *text, gsize max, GError
 	return TRUE;
 }
 
+/* the members a notification request may have: Herald's own, seed 002's
+ * `{userId, type, payload, timestamp}`, seed 004's `notification_type` */
+static const gchar *const herald_notify_request_fields[] = {
+    "user_id", "title", "message", "type", "data", "priority", "phone", "language",
+    "userId", "payload", "timestamp", "notification_type", NULL};
+
+/* @request with seed 002's and seed 004's names mapped to Herald's: `userId`
+ * is `user_id`, `payload` is `data` (its `title` and `message`, when strings,
+ * fill missing ones; else the type does), `notification_type` is `type`,
+ * `timestamp` is ignored (the notification gets its own). Any other member is
+ * refused by name: a field the caller thinks does something must not be
+ * dropped silently. */
+static JsonObject *
+herald_notify_normalize_request(JsonObject *request, GError **error)
+{
+	g_autoptr(JsonObject) out = json_object_new();
+	g_autoptr(GList) members = json_object_get_members(request);
+	static const gchar *const aliases[][2] = {
+	    {"userId", "user_id"}, {"payload", "data"}, {"notification_type", "type"}};
+	JsonNode *payload;
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *name = l->data;
+		if (g_strcmp0(name, "webhook_url") == 0) {
+			g_set_error_literal(
+			    error,
+			    HERALD_ERROR,
+			    HERALD_ERROR_INVALID_ARGUMENT,
+			    /* TRANSLATORS: HTTP 400; webhook_url is a JSON field name */
+			    _("field 'webhook_url': webhooks per notification are not available"));
+			return NULL;
+		}
+		if (!g_strv_contains(herald_notify_request_fields, name)) {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: HTTP 400; %s is a JSON field name */
+				    _("unknown field '%s'"),
+				    name);
+			return NULL;
+		}
+	}
+	for (GList *l = members; l != NULL; l = l->next) {
+		const gchar *name = l->data;
+		const gchar *target = name;
+		if (g_strcmp0(name, "timestamp") == 0)
+			continue;
+		for (guint i = 0; i < G_N_ELEMENTS(aliases); i++) {
+			if (g_strcmp0(name, aliases[i][0]) == 0)
+				target = aliases[i][1];
+		}
+		if (target != name && json_object_has_member(request, target)) {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_INVALID_ARGUMENT,
+				    /* TRANSLATORS: HTTP 400; two JSON field names that mean the same */
+				    _("fields '%s' and '%s' mean the same: send one"),
+				    name,
+				    target);
+			return NULL;
+		}
+		json_object_set_member(out, target, json_node_copy(json_object_get_member(request, name)));
+	}
+	/* seed 002 has no title nor message: the payload's, else the type */
+	payload = json_object_get_member(request, "payload");
+	if (payload != NULL) {
+		JsonObject *obj = JSON_NODE_HOLDS_OBJECT(payload) ? json_node_get_object(payload) : NULL;
+		const gchar *fill[] = {"title", "message"};
+		JsonNode *type = json_object_get_member(out, "type");
+		for (guint i = 0; i < G_N_ELEMENTS(fill); i++) {
+			JsonNode *value = obj != NULL ? json_object_get_member(obj, fill[i]) : NULL;
+			if (json_object_has_member(out, fill[i]))
+				continue;
+			if (value != NULL && JSON_NODE_HOLDS_VALUE(value) &&
+			    json_node_get_value_type(value) == G_TYPE_STRING)
+				json_object_set_member(out, fill[i], json_node_copy(value));
+			else if (type != NULL && JSON_NODE_HOLDS_VALUE(type) &&
+				 json_node_get_value_type(type) == G_TYPE_STRING)
+				json_object_set_member(out, fill[i], json_node_copy(type));
+		}
+	}
+	return g_steal_pointer(&out);
+}
+
 /* the body of POST /api/notifications/send, or of a `notify` bus request */
 HeraldNotifyRecord *
-herald_notify_record_new_from_request(JsonObject *request,
+herald_notify_record_new_from_request(JsonObject *original,
 				      const HeraldNotifyLimits *limits,
 				      GError **error)
 {
 	g_autoptr(HeraldNotifyRecord) self = g_new0(HeraldNotifyRecord, 1);
-	JsonNode *user_node = json_object_get_member(request, "user_id");
-	JsonNode *data_node = json_object_get_member(request, "data");
+	g_autoptr(JsonObject) request = herald_notify_normalize_request(original, error);
+	JsonNode *user_node;
+	JsonNode *data_node;
 	const gchar *title;
 	const gchar *message;
 	const gchar *type;
@@ -186,6 +271,10 @@ herald_notify_record_new_from_request(JsonObject *request,
 	const gchar *language;
 	g_autofree gchar *room = NULL;
 
+	if (request == NULL)
+		return NULL;
+	user_node = json_object_get_member(request, "user_id");
+	data_node = json_object_get_member(request, "data");
 	/* user_id: a string, or an integer as core APIs often send */
 	if (user_node == NULL || JSON_NODE_HOLDS_NULL(user_node)) {
 		g_set_error(error,
@@ -193,7 +282,7 @@ herald_notify_record_new_from_request(JsonObject *request,
 			    HERALD_ERROR_INVALID_ARGUMENT,
 			    /* TRANSLATORS: HTTP 400; %s is a JSON field name */
 			    _("missing field '%s'"),
-			    "user_id");
+			    json_object_has_member(original, "payload") ? "userId" : "user_id");
 		return NULL;
 	}
 	if (JSON_NODE_HOLDS_VALUE(user_node) && json_node_get_value_type(user_node) == G_TYPE_INT64)
@@ -531,10 +620,14 @@ herald_notify_record_ws_payload(HeraldNotifyRecord *self)
 	return json_builder_get_root(builder);
 }
 
+/* `notificacion_<type>` with the caller's own type, also a custom one, '.'
+ * made '_' as the `notificacion.*` route does on the other instances */
 gchar *
 herald_notify_record_event_name(HeraldNotifyRecord *self)
 {
-	return g_strdup_printf("notificacion_%s", self->type);
+	gchar *name = g_strdup_printf("notificacion_%s",
+				      self->original_type != NULL ? self->original_type : self->type);
+	return g_strdelimit(name, ".", '_');
 }
 
 void

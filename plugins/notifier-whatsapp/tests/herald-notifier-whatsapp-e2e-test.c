@@ -26,7 +26,11 @@ typedef struct {
 	HeraldTestDaemon *daemon;
 	gchar *files; /* token and phones files */
 	gchar *service;
+	gchar *api_key_file; /* (nullable) [auth] api-key-file */
 } Fixture;
+
+#define API_KEY	      "k3y-of-the-core-api-0123456789abcdefghij"
+#define API_KEY_OTHER "second-key-for-the-reports-service-0123456"
 
 /* ------------------------------------------------------------ daemon */
 
@@ -54,6 +58,8 @@ fixture_config(Fixture *fx, const gchar *notifier, const gchar *groups)
 			       "[host]\nplugins=ws-rooms;notifier-whatsapp;notify-probe%s\n"
 			       "[auth]\nleeway-s=0\n",
 			       fx->redis ? ";redis-bridge" : "");
+	if (fx->api_key_file != NULL)
+		g_string_append_printf(out, "api-key-file=%s\n", fx->api_key_file);
 	if (fx->redis)
 		g_string_append_printf(out,
 				       "[redis-bridge]\nurl=redis://127.0.0.1:%u\n",
@@ -185,6 +191,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	herald_test_rm_rf(fx->files);
 	g_free(fx->files);
 	g_free(fx->service);
+	g_free(fx->api_key_file);
 }
 
 /* ------------------------------------------------------------ HTTP */
@@ -211,6 +218,33 @@ api(Fixture *fx,
 	if (out != NULL)
 		*out = text != NULL && text[0] != '\0' ? herald_test_parse_json(text) : NULL;
 	return status;
+}
+
+/* a POST with one extra header (X-API-Key, Authorization: apikey) and no token */
+static guint
+api_with_header(Fixture *fx,
+		const gchar *path,
+		const gchar *header,
+		const gchar *value,
+		const gchar *body,
+		JsonNode **out)
+{
+	g_autofree gchar *url = g_strdup_printf("%s%s", fx->daemon->base_url, path);
+	g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 30, NULL);
+	g_autoptr(SoupMessage) msg = soup_message_new("POST", url);
+	g_autoptr(GBytes) req = g_bytes_new(body, strlen(body));
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+
+	if (header != NULL)
+		soup_message_headers_replace(soup_message_get_request_headers(msg), header, value);
+	soup_message_set_request_body_from_bytes(msg, "application/json", req);
+	bytes = soup_session_send_and_read(session, msg, NULL, &error);
+	g_assert_no_error(error);
+	text = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	*out = text[0] != '\0' ? herald_test_parse_json(text) : NULL;
+	return soup_message_get_status(msg);
 }
 
 /* POST /api/notifications/send; returns the id */
@@ -948,7 +982,9 @@ test_broadcast_role(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(herald_test_json_get_int(reply, "connections"), ==, 1);
 	g_assert_cmpstr(herald_test_json_get_string(reply, "status"), ==, "delivered");
 	event = ws_next_notification(seller);
-	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==, "notificacion_general");
+	/* a custom type keeps its own event name */
+	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==,
+			"notificacion_sistema_update");
 	g_assert_cmpstr(herald_test_json_get_string(event, "payload.role"), ==, "SELLER");
 	g_assert_cmpstr(herald_test_json_get_string(event, "payload.original_type"), ==,
 			"sistema_update");
@@ -1210,6 +1246,340 @@ test_bad_input(Fixture *fx, gconstpointer data)
 		stats = get_stats(fx);
 		g_assert_cmpint(herald_test_json_get_int(stats, "json_too_deep_total"), ==, 1);
 	}
+}
+
+
+/* seed 002's backend: {userId, type, payload} with an API key, no token */
+static void
+test_seed002_api_key(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(WsClient) client = NULL;
+	g_autoptr(WsClient) seller = NULL;
+	g_autoptr(JsonNode) reply = NULL;
+	g_autoptr(JsonNode) reply2 = NULL;
+	g_autoptr(JsonNode) event = NULL;
+	g_autoptr(JsonNode) event2 = NULL;
+	g_autoptr(JsonNode) status = NULL;
+
+	fx->api_key_file = herald_test_write_file(fx->files,
+						  "api.keys",
+						  "\n" API_KEY "\n  " API_KEY_OTHER "  \n\n");
+	fixture_start(fx, NULL, NULL);
+	client = ws_connect(fx, "123", "CLIENT");
+	seller = ws_connect(fx, "s1", "SELLER");
+	g_assert_cmpuint(api_with_header(fx,
+					 "/api/notifications/send",
+					 "X-API-Key",
+					 API_KEY,
+					 "{\"userId\":\"123\",\"type\":\"order_update\","
+					 "\"payload\":{\"orderId\":\"456\",\"status\":\"shipped\"}}",
+					 &reply),
+			 ==,
+			 202);
+	event = ws_next_notification(client);
+	g_assert_cmpstr(herald_test_json_get_string(event, "type"), ==, "notificacion_order_update");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.data.orderId"), ==, "456");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.original_type"), ==,
+			"order_update");
+	g_assert_cmpstr(herald_test_json_get_string(event, "payload.title"), ==, "order_update");
+	status = wait_status(fx, herald_test_json_get_string(reply, "id"), "delivered");
+	g_assert_cmpstr(herald_test_json_get_string(status, "data.status"), ==, "shipped");
+	/* the second key, as Authorization: apikey, on a seed-002 broadcast */
+	g_assert_cmpuint(api_with_header(fx,
+					 "/api/notifications/broadcast",
+					 "Authorization",
+					 "apikey " API_KEY_OTHER,
+					 "{\"room\":\"user_s1\",\"type\":\"inventory_alert\","
+					 "\"payload\":{\"title\":\"Stock\",\"message\":\"bajo\","
+					 "\"productId\":\"67890\"},\"timestamp\":\"2024-01-01T00:00:00Z\"}",
+					 &reply2),
+			 ==,
+			 202);
+	g_assert_cmpint(herald_test_json_get_int(reply2, "connections"), ==, 1);
+	event2 = ws_next_notification(seller);
+	g_assert_cmpstr(herald_test_json_get_string(event2, "type"), ==,
+			"notificacion_inventory_alert");
+	g_assert_cmpstr(herald_test_json_get_string(event2, "payload.title"), ==, "Stock");
+	g_assert_cmpstr(herald_test_json_get_string(event2, "payload.data.productId"), ==, "67890");
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 1);
+}
+
+static void
+expect_key_error(Fixture *fx,
+		 const gchar *path,
+		 const gchar *header,
+		 const gchar *value,
+		 guint status,
+		 const gchar *code,
+		 const gchar *needle)
+{
+	g_autoptr(JsonNode) reply = NULL;
+	const gchar *message;
+	g_assert_cmpuint(api_with_header(fx,
+					 path,
+					 header,
+					 value,
+					 "{\"userId\":\"1\",\"type\":\"x\",\"payload\":{}}",
+					 &reply),
+			 ==,
+			 status);
+	g_assert_cmpstr(herald_test_json_get_string(reply, "error"), ==, code);
+	message = herald_test_json_get_string(reply, "message");
+	g_assert_nonnull(message);
+	if (needle != NULL && strstr(message, needle) == NULL)
+		g_error("'%s' does not mention '%s'", message, needle);
+}
+
+/* seed 002's REST service replayed by Node's fetch (keep-alive) with an API
+ * key, a `ws` client of user 123 reading: three sends delivered, four refusals */
+static void
+test_seed002_node(Fixture *fx, gconstpointer data)
+{
+	const gchar *node_dir = g_getenv("HERALD_TEST_NODE_DIR");
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *token = herald_test_make_token(HERALD_TEST_SECRET,
+							 "{\"sub\":\"123\",\"role\":\"CLIENT\"}",
+							 3600);
+	g_autofree gchar *url = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) result = NULL;
+	JsonArray *statuses;
+	JsonArray *events;
+	JsonArray *errors;
+
+	g_assert_nonnull(node_dir);
+	fx->api_key_file = herald_test_write_file(fx->files, "api.keys", API_KEY "\n");
+	fixture_start(fx, NULL, NULL);
+	url = g_strdup_printf("http://127.0.0.1:%u", fx->daemon->port);
+	script = g_build_filename(node_dir, "seed002-replay.js", NULL);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_set_cwd(launcher, node_dir);
+	proc = g_subprocess_launcher_spawn(launcher,
+					   &error,
+					   herald_test_require_program("node"),
+					   script,
+					   url,
+					   API_KEY,
+					   token,
+					   NULL);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &out, &err, &error));
+	g_assert_no_error(error);
+	if (!g_subprocess_get_successful(proc))
+		g_error("seed002-replay.js failed:\n%s%s", out, err);
+	result = herald_test_parse_json(out);
+	statuses = json_object_get_array_member(json_node_get_object(result), "statuses");
+	g_assert_cmpuint(json_array_get_length(statuses), ==, 3);
+	for (guint i = 0; i < 3; i++)
+		g_assert_cmpint(json_array_get_int_element(statuses, i), ==, 202);
+	errors = json_object_get_array_member(json_node_get_object(result), "errors");
+	g_assert_cmpuint(json_array_get_length(errors), ==, 4);
+	for (guint i = 0; i < 4; i++) {
+		JsonObject *e = json_array_get_object_element(errors, i);
+		if (!json_object_get_boolean_member(e, "ok"))
+			g_error("refusal %u was not the expected one: %s", i, out);
+		g_assert_nonnull(json_object_get_string_member(e, "message"));
+	}
+	g_assert_nonnull(strstr(out, "missing field 'userId'"));
+	g_assert_nonnull(strstr(out, "invalid API key"));
+	g_assert_nonnull(strstr(out, "webhook"));
+	events = json_object_get_array_member(json_node_get_object(result), "events");
+	g_assert_cmpuint(json_array_get_length(events), ==, 3);
+	g_assert_nonnull(strstr(out, "\"type\":\"notificacion_order_update\""));
+	g_assert_nonnull(strstr(out, "\"type\":\"notificacion_inventory_alert\""));
+	g_assert_nonnull(strstr(out, "\"orderId\":\"456\""));
+	g_assert_nonnull(strstr(out, "\"title\":\"Nuevo pedido\""));
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 3);
+	g_assert_cmpint(stat(fx, "notifications_rejected"), ==, 3);
+}
+
+/* wrong, missing, truncated, padded keys: 401 with a JSON body; a key is not admin */
+static void
+test_api_key_refused(Fixture *fx, gconstpointer data)
+{
+	const gchar *send = "/api/notifications/send";
+	g_autoptr(JsonNode) stats = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *long_key = g_strnfill(5000, 'k');
+
+	fx->api_key_file = herald_test_write_file(fx->files, "api.keys", API_KEY "\n");
+	fixture_start(fx, NULL, NULL);
+	expect_key_error(fx, send, "X-API-Key", "wrong-key-0123456789abcdefghijklmnop", 401,
+			 "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", "", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", "k3y-of-the-core-api-0123456789abcdefghi", 401,
+			 "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", API_KEY "x", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "X-API-Key", long_key, 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "Authorization", "apikey wrong", 401, "unauthorized", "API key");
+	expect_key_error(fx, send, "Authorization", "Bearer " API_KEY, 401, "unauthorized", NULL);
+	expect_key_error(fx, send, NULL, NULL, 401, "unauthorized", NULL);
+	/* a service key is no admin key: /stats from outside loopback needs admin,
+	 * and from loopback needs nothing, so ask a service-only route instead */
+	expect_key_error(fx, "/api/events", "X-API-Key", "nope", 401, "unauthorized", "API key");
+	stats = get_stats(fx);
+	g_assert_cmpint(herald_test_json_get_int(stats, "http_api_key_rejected_total"), ==, 7);
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
+	/* the keys are never logged */
+	log = herald_test_daemon_get_log(fx->daemon);
+	g_assert_null(strstr(log, API_KEY));
+	g_assert_null(strstr(log, "k3y-of-the-core-api"));
+}
+
+/* the notification bodies: unknown fields, webhook_url, types, seed-002 shape */
+static void
+test_bad_fields(Fixture *fx, gconstpointer data)
+{
+	const gchar *send = "/api/notifications/send";
+	const gchar *broadcast = "/api/notifications/broadcast";
+	g_autofree gchar *long_type = g_strnfill(65, 't');
+	g_autofree gchar *body = g_strdup_printf(
+	    "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"type\":\"%s\"}", long_type);
+
+	fixture_start(fx, NULL, NULL);
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"colour\":\"red\"}",
+		     400, "invalid_argument", "'colour'");
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\","
+		     "\"webhook_url\":\"https://example.com/hook\"}",
+		     400, "invalid_argument", "webhook");
+	expect_error(fx, send, fx->service,
+		     "{\"user_id\":\"u1\",\"title\":\"T\",\"message\":\"M\",\"type\":\"sistema update\"}",
+		     400, "invalid_argument", "'type'");
+	expect_error(fx, send, fx->service, body, 400, "invalid_argument", "'type'");
+	expect_error(fx, send, fx->service,
+		     "{\"type\":\"order_update\",\"payload\":{\"orderId\":\"456\"}}", 400,
+		     "invalid_argument", "userId");
+	expect_error(fx, send, fx->service,
+		     "{\"userId\":\"1\",\"user_id\":\"1\",\"type\":\"x\",\"payload\":{}}", 400,
+		     "invalid_argument", "userId");
+	expect_error(fx, send, fx->service,
+		     "{\"userId\":\"1\",\"type\":\"x\",\"payload\":[1]}", 400,
+		     "invalid_argument", "data");
+	expect_error(fx, broadcast, fx->service,
+		     "{\"role\":\"SELLER\",\"title\":\"T\",\"message\":\"M\",\"room_id\":\"x\"}", 400,
+		     "invalid_argument", "'room_id'");
+	expect_error(fx, broadcast, fx->service,
+		     "{\"role\":\"SELLER\",\"userId\":\"1\",\"type\":\"x\",\"payload\":{}}", 400,
+		     "invalid_argument", "user");
+	g_assert_cmpint(stat(fx, "notifications_rejected"), ==, 9);
+	g_assert_cmpint(stat(fx, "notifications_accepted"), ==, 0);
+}
+
+/* messages of @client whose payload.title is @title (the queue is kept) */
+static guint
+ws_count_title(WsClient *client, const gchar *title)
+{
+	guint n = 0;
+	for (GList *l = client->messages.head; l != NULL; l = l->next) {
+		if (g_strcmp0(herald_test_json_get_string(l->data, "payload.title"), title) == 0)
+			n++;
+	}
+	return n;
+}
+
+typedef struct {
+	WsClient **clients;
+	guint n;
+	const gchar *title;
+} TitleWait;
+
+static gboolean
+ws_all_have_title(gpointer user_data)
+{
+	TitleWait *wait = user_data;
+	for (guint i = 0; i < wait->n; i++) {
+		if (ws_count_title(wait->clients[i], wait->title) == 0)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+broadcast_ok(Fixture *fx, HeraldTestDaemon *daemon, const gchar *body, gint64 local)
+{
+	HeraldTestDaemon *saved = fx->daemon;
+	g_autoptr(JsonNode) reply = NULL;
+	fx->daemon = daemon;
+	g_assert_cmpuint(api(fx, "POST", "/api/notifications/broadcast", fx->service, body, &reply, NULL),
+			 ==,
+			 202);
+	fx->daemon = saved;
+	/* `connections` counts the receiving instance's own */
+	g_assert_cmpint(herald_test_json_get_int(reply, "connections"), ==, local);
+}
+
+/* two instances on one Redis: a role broadcast and a room broadcast reach
+ * every matching connection of both, exactly once each */
+static void
+test_broadcast_cluster(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *config = NULL;
+	HeraldTestDaemon *a;
+	HeraldTestDaemon *b;
+	WsClient *clients[6];
+	/* A: s1, c1; B: s2, s3, c2, s1 again */
+	const gchar *users[] = {"s1", "c1", "s2", "s3", "c2", "s1"};
+	const gchar *roles[] = {"SELLER", "CLIENT", "SELLER", "SELLER", "CLIENT", "SELLER"};
+	const gboolean seller[] = {TRUE, FALSE, TRUE, TRUE, FALSE, TRUE};
+	const gboolean user_s1[] = {TRUE, FALSE, FALSE, FALSE, FALSE, TRUE};
+	TitleWait wait = {clients, G_N_ELEMENTS(clients), "end"};
+
+	fixture_start(fx, NULL, NULL);
+	a = fx->daemon;
+	config = fixture_config(fx, NULL, NULL);
+	b = herald_test_daemon_new(config);
+	if (!herald_test_daemon_start(b, &error))
+		g_error("%s", error->message);
+	fx->daemon = b;
+	fixture_wait_ready(fx);
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+		fx->daemon = i < 2 ? a : b;
+		clients[i] = ws_connect(fx, users[i], roles[i]);
+	}
+	fx->daemon = a;
+
+	/* a role through A (1 seller here, 3 on B), a room through B (1 here, 1 on A) */
+	broadcast_ok(fx, a, "{\"role\":\"SELLER\",\"title\":\"to-sellers\",\"message\":\"M\","
+		     "\"type\":\"sistema_update\"}", 1);
+	broadcast_ok(fx, b, "{\"room\":\"user_s1\",\"type\":\"order_update\","
+		     "\"payload\":{\"title\":\"to-s1\",\"message\":\"M\"}}", 1);
+	/* then one to everybody from each side: when it is in, the others are */
+	broadcast_ok(fx, a, "{\"role\":\"CLIENT\",\"title\":\"end\",\"message\":\"M\"}", 1);
+	broadcast_ok(fx, b, "{\"role\":\"SELLER\",\"title\":\"end\",\"message\":\"M\"}", 3);
+	if (!herald_test_wait_until(ws_all_have_title, &wait, WAIT_MS))
+		g_error("a broadcast did not reach every instance");
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+		g_assert_cmpuint(ws_count_title(clients[i], "to-sellers"), ==, seller[i] ? 1 : 0);
+		g_assert_cmpuint(ws_count_title(clients[i], "to-s1"), ==, user_s1[i] ? 1 : 0);
+	}
+	for (GList *l = clients[5]->messages.head; l != NULL; l = l->next) {
+		if (g_strcmp0(herald_test_json_get_string(l->data, "payload.title"), "to-s1") == 0)
+			g_assert_cmpstr(herald_test_json_get_string(l->data, "type"), ==,
+					"notificacion_order_update");
+	}
+	{
+		g_autoptr(JsonNode) stats_a = get_stats(fx);
+		g_autoptr(JsonNode) stats_b = NULL;
+		g_assert_cmpint(herald_test_json_get_int(stats_a, "plugins.notifier-whatsapp.notifications_broadcasts_remote"), ==, 2);
+		fx->daemon = b;
+		stats_b = get_stats(fx);
+		fx->daemon = a;
+		g_assert_cmpint(herald_test_json_get_int(stats_b, "plugins.notifier-whatsapp.notifications_broadcasts_remote"), ==, 2);
+		g_assert_cmpint(herald_test_json_get_int(stats_b, "plugins.notifier-whatsapp.notifications_broadcasts_remote_rejected"), ==, 0);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(clients); i++)
+		ws_client_free(clients[i]);
+	g_assert_cmpint(herald_test_daemon_stop(b), ==, 0);
+	herald_test_daemon_free(b);
+	g_assert_cmpuint(fake_provider_get_count(fx->fake), ==, 0);
 }
 
 /* redis: another instance holds the lock (or has moved the record on): no attempt */
@@ -1479,6 +1849,71 @@ test_check_config(void)
 				all);
 		herald_test_rm_rf(dir);
 	}
+	/* [auth] api-key-file: bad keys are located, never quoted; a missing file
+	 * is named; an inline key in a world-readable file is warned about */
+	{
+		struct {
+			const gchar *contents; /* NULL: no such file; "inline": api-key= */
+			gint status;
+			const gchar *needle;
+		} keys[] = {
+		    {"short-key\n", 1, "auth:api-key-file: API key on line 1 must be 32 to 256"},
+		    {API_KEY "\nwith space 0123456789abcdefghijklmnopqrstuvwxyz\n", 1, "on line 2"},
+		    {"\n\n", 1, "no API key in it"},
+		    {NULL, 1, "auth:api-key-file: cannot read secret file"},
+		    {"inline", 0, "a secret set inline in a file that every user can read"},
+		};
+		for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+			g_autofree gchar *dir = herald_test_mkdtemp();
+			g_autofree gchar *secret =
+			    herald_test_write_file(dir, "jwt.secret", HERALD_TEST_SECRET);
+			g_autofree gchar *key_line = NULL;
+			g_autofree gchar *config = NULL;
+			g_autofree gchar *file = NULL;
+			g_autofree gchar *out = NULL;
+			g_autofree gchar *err = NULL;
+			g_autofree gchar *all = NULL;
+			gchar *args[] = {(gchar *)"--check-config", (gchar *)"--config", NULL, NULL};
+			gint status;
+			if (g_strcmp0(keys[i].contents, "inline") == 0) {
+				key_line = g_strdup("api-key=" API_KEY);
+			} else if (keys[i].contents == NULL) {
+				key_line = g_strdup_printf("api-key-file=%s/missing.keys", dir);
+			} else {
+				g_autofree gchar *path =
+				    herald_test_write_file(dir, "api.keys", keys[i].contents);
+				key_line = g_strdup_printf("api-key-file=%s", path);
+			}
+			config = g_strdup_printf("[host]\nplugins=notifier-whatsapp\ndbus=none\n"
+						 "state-dir=%s\n[auth]\nsecret-file=%s\n%s\n",
+						 dir,
+						 secret,
+						 key_line);
+			file = herald_test_write_file(dir, "herald.conf", config);
+			{
+				/* world-readable, as a packaged herald.conf would not be */
+				g_autoptr(GFile) gfile = g_file_new_for_path(file);
+				g_assert_true(g_file_set_attribute_uint32(gfile,
+									  "unix::mode",
+									  0644,
+									  G_FILE_QUERY_INFO_NONE,
+									  NULL,
+									  NULL));
+			}
+			args[2] = file;
+			status = herald_test_run_heraldd(args, &out, &err, NULL);
+			all = g_strconcat(out, err, NULL);
+			g_assert_cmpint(status, ==, keys[i].status);
+			if (strstr(all, keys[i].needle) == NULL)
+				g_error("--check-config with %s did not say '%s':\n%s",
+					key_line,
+					keys[i].needle,
+					all);
+			if (keys[i].status != 0)
+				g_assert_null(strstr(all, "0123456789abcdefghij"));
+			herald_test_rm_rf(dir);
+		}
+	}
 	/* a complete cloud-api group passes */
 	{
 		g_autofree gchar *dir = herald_test_mkdtemp();
@@ -1530,6 +1965,9 @@ main(int argc, char **argv)
 	    {"webhook", test_webhook},
 	    {"bus-notify", test_bus_notify},
 	    {"bad-input", test_bad_input},
+	    {"seed002-api-key", test_seed002_api_key},
+	    {"api-key-refused", test_api_key_refused},
+	    {"bad-fields", test_bad_fields},
 	};
 	const gchar *stores[] = {"file", "redis"};
 
@@ -1549,6 +1987,12 @@ main(int argc, char **argv)
 				   fixture_teardown);
 		}
 		if (s == 0) {
+			g_test_add("/notifier-whatsapp/file/seed002-node",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_seed002_node,
+				   fixture_teardown);
 			g_test_add("/notifier-whatsapp/file/disk-full",
 				   Fixture,
 				   GINT_TO_POINTER(s),
@@ -1557,6 +2001,12 @@ main(int argc, char **argv)
 				   fixture_teardown);
 		}
 		if (s == 1) {
+			g_test_add("/notifier-whatsapp/redis/broadcast-cluster",
+				   Fixture,
+				   GINT_TO_POINTER(s),
+				   fixture_setup,
+				   test_broadcast_cluster,
+				   fixture_teardown);
 			g_test_add("/notifier-whatsapp/redis/claims",
 				   Fixture,
 				   GINT_TO_POINTER(s),

@@ -103,7 +103,7 @@ test_request_defaults(void)
 	g_assert_cmpint(record->priority, ==, HERALD_NOTIFY_PRIORITY_NORMAL);
 	g_assert_true(JSON_NODE_HOLDS_OBJECT(record->data));
 	name = herald_notify_record_event_name(record);
-	g_assert_cmpstr(name, ==, "notificacion_general");
+	g_assert_cmpstr(name, ==, "notificacion_sistema_update");
 }
 
 static void
