@@ -92,6 +92,16 @@ herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
 		case '"':
 			in_string = TRUE;
 			break;
+		case '/':
+			/* json-glib's scanner takes comments and more around a '/', so
+			 * a quote there would hide the brackets after it from this
+			 * count: JSON has no '/' outside strings, refuse it */
+			g_set_error_literal(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_INVALID_ARGUMENT,
+					    /* TRANSLATORS: JSON error */
+					    _("not valid JSON: '/' outside a string"));
+			return FALSE;
 		case '[':
 		case '{':
 			if (++depth > max_depth) {
