@@ -86,7 +86,9 @@ herald_notify_journal_replay_line(GHashTable *records, const gchar *line, guint6
 	JsonObject *obj;
 	const gchar *op;
 
+	/* a blank line parses to no root at all */
 	if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+	    json_parser_get_root(parser) == NULL ||
 	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
 		g_warning("journal line %" G_GUINT64_FORMAT " is not a JSON object, skipped",
 			  lineno);
