@@ -123,6 +123,12 @@ test_json_slash_cannot_hide_depth(void)
 	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
 	g_clear_error(&error);
 	g_assert_false(herald_json_check("/\"*/{}", 6, 64, NULL));
+	/* json-glib reads four bytes after \\u whatever they are, and on past a
+	 * lone surrogate: either would end its string elsewhere than the count's */
+	g_assert_false(herald_json_check("[\"\\ud80\"]", 10, 64, NULL));
+	g_assert_false(herald_json_check("[\"\\ud800\"]", 11, 64, NULL));
+	g_assert_false(herald_json_check("[\"\\udc00\"]", 11, 64, NULL));
+	g_assert_true(herald_json_check("[\"\\ud83d\\ude00 \\u00e9\"]", 24, 64, NULL));
 	/* inside strings a '/' is just a character */
 	g_assert_true(herald_json_check("{\"url\":\"http://a/b\"}", 21, 64, NULL));
 }
