@@ -58,6 +58,16 @@ herald_json_get_rejected_total(void)
 	return __atomic_load_n(&herald_json_rejected, __ATOMIC_RELAXED);
 }
 
+/* at @at: "uD" then one of @third and two more hex digits */
+static gboolean
+herald_json_is_surrogate(const gchar *data, gsize len, gsize at, const gchar *third)
+{
+	if (at + 5 > len || data[at] != 'u' || (data[at + 1] != 'd' && data[at + 1] != 'D') ||
+	    data[at + 2] == '\0' || strchr(third, data[at + 2]) == NULL)
+		return FALSE;
+	return g_ascii_isxdigit(data[at + 3]) && g_ascii_isxdigit(data[at + 4]);
+}
+
 /**
  * herald_json_check:
  * @data: the document (need not be NUL-terminated)
@@ -82,6 +92,44 @@ herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
 	for (gsize i = 0; i < len; i++) {
 		gchar c = data[i];
 		if (in_string) {
+			/* json-glib 1.6 reads on past a lone UTF-16 surrogate escape,
+			 * so the string would not end where this scan thinks: only
+			 * a high surrogate followed by a low one is taken */
+			if (c == '\\' && herald_json_is_surrogate(data, len, i + 1, "89abAB")) {
+				if (!herald_json_is_surrogate(data, len, i + 7, "cdefCDEF") || data[i + 6] != '\\') {
+					g_set_error_literal(error,
+							    HERALD_ERROR,
+							    HERALD_ERROR_INVALID_ARGUMENT,
+							    /* TRANSLATORS: JSON error */
+							    _("not valid JSON: a lone UTF-16 surrogate"));
+					return FALSE;
+				}
+				i += 11;
+				continue;
+			}
+			if (c == '\\' && herald_json_is_surrogate(data, len, i + 1, "cdefCDEF")) {
+				g_set_error_literal(error,
+						    HERALD_ERROR,
+						    HERALD_ERROR_INVALID_ARGUMENT,
+						    /* TRANSLATORS: JSON error */
+						    _("not valid JSON: a lone UTF-16 surrogate"));
+				return FALSE;
+			}
+			if (c == '\\' && i + 1 < len && data[i + 1] == 'u') {
+				/* json-glib takes the next four bytes whatever they are */
+				if (i + 5 >= len || !g_ascii_isxdigit(data[i + 2]) ||
+				    !g_ascii_isxdigit(data[i + 3]) || !g_ascii_isxdigit(data[i + 4]) ||
+				    !g_ascii_isxdigit(data[i + 5])) {
+					g_set_error_literal(error,
+							    HERALD_ERROR,
+							    HERALD_ERROR_INVALID_ARGUMENT,
+							    /* TRANSLATORS: JSON error */
+							    _("not valid JSON: a broken \\u escape"));
+					return FALSE;
+				}
+				i += 5;
+				continue;
+			}
 			if (c == '\\')
 				i++; /* the escaped byte cannot end the string */
 			else if (c == '"')
@@ -92,6 +140,16 @@ herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
 		case '"':
 			in_string = TRUE;
 			break;
+		case '/':
+			/* json-glib's scanner takes comments and more around a '/', so
+			 * a quote there would hide the brackets after it from this
+			 * count: JSON has no '/' outside strings, refuse it */
+			g_set_error_literal(error,
+					    HERALD_ERROR,
+					    HERALD_ERROR_INVALID_ARGUMENT,
+					    /* TRANSLATORS: JSON error */
+					    _("not valid JSON: '/' outside a string"));
+			return FALSE;
 		case '[':
 		case '{':
 			if (++depth > max_depth) {

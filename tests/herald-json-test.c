@@ -103,6 +103,36 @@ test_json_parse_valid_and_invalid(void)
 	g_assert_cmpuint(herald_json_get_rejected_total(), ==, before);
 }
 
+/* found by tests/fuzz/fuzz-json-gate: json-glib reads around a '/' (comments
+ * and more), so a quote there hid every bracket after it from the count */
+static void
+test_json_slash_cannot_hide_depth(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) doc = g_string_new("/*\"*/");
+	g_autoptr(JsonNode) node = NULL;
+
+	for (guint i = 0; i < 100000; i++)
+		g_string_append_c(doc, '[');
+	g_string_append_c(doc, '"');
+	g_assert_false(herald_json_check(doc->str, doc->len, 64, &error));
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	node = herald_json_parse(doc->str, (gssize)doc->len, &error);
+	g_assert_null(node);
+	g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_false(herald_json_check("/\"*/{}", 6, 64, NULL));
+	/* json-glib reads four bytes after \\u whatever they are, and on past a
+	 * lone surrogate: either would end its string elsewhere than the count's */
+	g_assert_false(herald_json_check("[\"\\ud80\"]", 10, 64, NULL));
+	g_assert_false(herald_json_check("[\"\\ud800\"]", 11, 64, NULL));
+	g_assert_false(herald_json_check("[\"\\udc00\"]", 11, 64, NULL));
+	g_assert_true(herald_json_check("[\"\\ud83d\\ude00 \\u00e9\"]", 24, 64, NULL));
+	/* inside strings a '/' is just a character */
+	g_assert_true(herald_json_check("{\"url\":\"http://a/b\"}", 21, 64, NULL));
+}
+
 static void
 test_json_configured_depth(void)
 {
@@ -133,5 +163,6 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/json/parse-refuses-the-crash", test_json_parse_refuses_the_crash);
 	g_test_add_func("/herald/json/parse-valid-and-invalid", test_json_parse_valid_and_invalid);
 	g_test_add_func("/herald/json/configured-depth", test_json_configured_depth);
+	g_test_add_func("/herald/json/slash-cannot-hide-depth", test_json_slash_cannot_hide_depth);
 	return g_test_run();
 }
