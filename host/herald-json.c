@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <math.h>
 #include <string.h>
 
 #include "herald-error.h"
@@ -58,6 +59,26 @@ herald_json_get_rejected_total(void)
 	return __atomic_load_n(&herald_json_rejected, __ATOMIC_RELAXED);
 }
 
+/* a float token as json-glib reads it (g_ascii_strtod) is finite */
+static gboolean
+herald_json_number_is_finite(const gchar *token, gsize len)
+{
+	gchar buf[64];
+	g_autofree gchar *copy = NULL;
+	const gchar *text = buf;
+	gdouble value;
+
+	if (len < sizeof(buf)) {
+		memcpy(buf, token, len);
+		buf[len] = '\0';
+	} else {
+		copy = g_strndup(token, len);
+		text = copy;
+	}
+	value = g_ascii_strtod(text, NULL);
+	return isfinite(value);
+}
+
 /* at @at: "uD" then one of @third and two more hex digits */
 static gboolean
 herald_json_is_surrogate(const gchar *data, gsize len, gsize at, const gchar *third)
@@ -75,9 +96,13 @@ herald_json_is_surrogate(const gchar *data, gsize len, gsize at, const gchar *th
  * @max_depth: deepest nesting of objects and arrays accepted
  * @error: set to %HERALD_ERROR_INVALID_ARGUMENT when the document nests deeper
  *
- * One linear pass, no allocation, no recursion: counts `[` and `{` outside of
- * strings (escapes honoured). It does not validate the document; a malformed
- * one that passes is refused by the parser afterwards.
+ * One linear pass, no recursion: counts `[` and `{` outside of strings
+ * (escapes honoured). It also refuses what would make json-glib 1.6 end a
+ * string elsewhere than this scan (a `/` outside strings, which its scanner
+ * takes for a comment; a broken `\u` escape; a lone UTF-16 surrogate) and
+ * numbers a double cannot hold (json-glib reads them as infinity and writes
+ * back `inf`). It does not validate the document otherwise; a malformed one
+ * that passes is refused by the parser afterwards.
  *
  * Returns: %TRUE when the nesting is within @max_depth
  *
@@ -167,6 +192,32 @@ herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
 			if (depth > 0)
 				depth--;
 			break;
+		case '-':
+		case '0' ... '9': {
+			/* json-glib reads 1e999 as infinity and writes it back as
+			 * "inf", which no JSON parser reads: an event relayed to the
+			 * other instances, or a record written to the journal, would
+			 * be lost there. Refuse numbers a double cannot hold. */
+			gsize end = i;
+			gboolean is_float = FALSE;
+			while (end < len && (g_ascii_isdigit(data[end]) || data[end] == '-' ||
+					     data[end] == '+' || data[end] == '.' || data[end] == 'e' ||
+					     data[end] == 'E')) {
+				if (data[end] == '.' || data[end] == 'e' || data[end] == 'E')
+					is_float = TRUE;
+				end++;
+			}
+			if (is_float && !herald_json_number_is_finite(data + i, end - i)) {
+				g_set_error_literal(error,
+						    HERALD_ERROR,
+						    HERALD_ERROR_INVALID_ARGUMENT,
+						    /* TRANSLATORS: JSON error */
+						    _("not valid JSON: a number out of range"));
+				return FALSE;
+			}
+			i = end - 1;
+			break;
+		}
 		default:
 			break;
 		}

@@ -154,6 +154,32 @@ test_json_configured_depth(void)
 	}
 }
 
+/* json-glib reads 1e999 as infinity and writes it back as "inf": refused */
+static void
+test_json_numbers_out_of_range(void)
+{
+	const gchar *refused[] = {"1e999", "[-1e400]", "{\"a\":21e308}", "[1.0E+309,1]"};
+	const gchar *accepted[] = {"1.5e308", "[-1.7976931348623157e308]", "[1e-400]", "[0.5,-2,3E2]",
+				   "{\"s\":\"1e999\"}", "[123456789012345678]"};
+	g_autofree gchar *zeros = g_strnfill(200, '0');
+	g_autofree gchar *long_ok = g_strdup_printf("[1%s.5]", zeros);
+	g_autofree gchar *long_bad = g_strdup_printf("[1%s.5e200]", zeros);
+
+	for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_false(herald_json_check(refused[i], strlen(refused[i]), 64, &error));
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(accepted); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node = herald_json_parse(accepted[i], -1, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(node);
+	}
+	g_assert_true(herald_json_check(long_ok, strlen(long_ok), 64, NULL));
+	g_assert_false(herald_json_check(long_bad, strlen(long_bad), 64, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -163,6 +189,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/json/parse-refuses-the-crash", test_json_parse_refuses_the_crash);
 	g_test_add_func("/herald/json/parse-valid-and-invalid", test_json_parse_valid_and_invalid);
 	g_test_add_func("/herald/json/configured-depth", test_json_configured_depth);
+	g_test_add_func("/herald/json/numbers-out-of-range", test_json_numbers_out_of_range);
 	g_test_add_func("/herald/json/slash-cannot-hide-depth", test_json_slash_cannot_hide_depth);
 	return g_test_run();
 }
