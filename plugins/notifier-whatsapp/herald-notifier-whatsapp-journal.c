@@ -84,6 +84,18 @@ herald_notify_journal_sync_dir(const gchar *path, GError **error)
 	return TRUE;
 }
 
+/* a string member, or NULL (json-glib's _with_default() getters complain
+ * about a member that is an object or an array) */
+static const gchar *
+herald_notify_journal_string(JsonObject *obj, const gchar *name)
+{
+	JsonNode *node = json_object_get_member(obj, name);
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(node);
+}
+
 /* one `{"op":…}` object; FALSE when it is not one */
 static gboolean
 herald_notify_journal_apply(GHashTable *records, const gchar *text, gsize len)
@@ -93,18 +105,18 @@ herald_notify_journal_apply(GHashTable *records, const gchar *text, gsize len)
 
 	if (obj == NULL)
 		return FALSE;
-	op = json_object_get_string_member_with_default(obj, "op", "");
+	op = herald_notify_journal_string(obj, "op");
 	if (g_strcmp0(op, "put") == 0 && json_object_has_member(obj, "record") &&
 	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "record"))) {
 		JsonObject *record = json_object_get_object_member(obj, "record");
-		const gchar *id = json_object_get_string_member_with_default(record, "id", NULL);
+		const gchar *id = herald_notify_journal_string(record, "id");
 		if (id == NULL)
 			return FALSE;
 		g_hash_table_replace(records, g_strdup(id), json_object_ref(record));
 		return TRUE;
 	}
 	if (g_strcmp0(op, "del") == 0) {
-		const gchar *id = json_object_get_string_member_with_default(obj, "id", NULL);
+		const gchar *id = herald_notify_journal_string(obj, "id");
 		if (id == NULL)
 			return FALSE;
 		g_hash_table_remove(records, id);

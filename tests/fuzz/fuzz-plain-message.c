@@ -138,7 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conn = herald_ws_rooms_hub_adopt(hub, G_IO_STREAM(stream), HERALD_WS_ROOMS_PROTO_PLAIN, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(conn);
-	herald_ws_rooms_plain_start(hub, conn, identity);
+	herald_ws_rooms_plain_start(hub, conn, identity, "127.0.0.1");
 	run_pending();
 	peer_read(&peer);
 	g_assert_cmpuint(peer.replies, ==, 1); /* connected */
