@@ -155,10 +155,30 @@ herald_json_check(const gchar *data, gsize len, guint max_depth, GError **error)
 				i += 5;
 				continue;
 			}
-			if (c == '\\')
+			if (c == '\\') {
+				/* JSON's escapes only: json-glib's scanner also takes
+				 * octal and others, and makes strings of them that are
+				 * not UTF-8 */
+				if (i + 1 >= len || strchr("\"\\/bfnrt", data[i + 1]) == NULL ||
+				    data[i + 1] == '\0') {
+					g_set_error_literal(error,
+							    HERALD_ERROR,
+							    HERALD_ERROR_INVALID_ARGUMENT,
+							    /* TRANSLATORS: JSON error */
+							    _("not valid JSON: an unknown escape in a string"));
+					return FALSE;
+				}
 				i++; /* the escaped byte cannot end the string */
-			else if (c == '"')
+			} else if (c == '"') {
 				in_string = FALSE;
+			} else if ((guchar)c < 0x20) {
+				g_set_error_literal(error,
+						    HERALD_ERROR,
+						    HERALD_ERROR_INVALID_ARGUMENT,
+						    /* TRANSLATORS: JSON error */
+						    _("not valid JSON: a control character in a string"));
+				return FALSE;
+			}
 			continue;
 		}
 		switch (c) {

@@ -41,8 +41,8 @@ test_json_strings_do_not_count(void)
 	g_assert_true(herald_json_check(doc, strlen(doc), 2, NULL));
 	/* an escaped quote does not end the string: the '[' after it is inside */
 	g_assert_true(herald_json_check("[\"\\\"[[[\"]", 9, 1, NULL));
-	/* a trailing backslash at the very end cannot read past len */
-	g_assert_true(herald_json_check("\"\\", 2, 1, NULL));
+	/* a trailing backslash at the very end: refused without reading past len */
+	g_assert_false(herald_json_check("\"\\", 2, 1, NULL));
 }
 
 static void
@@ -180,6 +180,30 @@ test_json_numbers_out_of_range(void)
 	g_assert_false(herald_json_check(long_bad, strlen(long_bad), 64, NULL));
 }
 
+/* only JSON's escapes, no raw control characters in strings: json-glib's
+ * scanner takes octal escapes and more, and makes strings that are not UTF-8 */
+static void
+test_json_strict_strings(void)
+{
+	const gchar *refused[] = {"[\"\\6043\"]", "[\"\\a\"]", "[\"\\x41\"]", "[\"a\nb\"]",
+				  "[\"tab\there\"]", "[\"\\"};
+	const gchar *accepted[] = {"[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0041\"]", "[\"caf\u00e9\"]"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autoptr(GError) error = NULL;
+		g_test_message("refused: %s", refused[i]);
+		g_assert_false(herald_json_check(refused[i], strlen(refused[i]), 64, &error));
+		g_assert_error(error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(accepted); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node = herald_json_parse(accepted[i], -1, &error);
+		g_test_message("accepted: %s", accepted[i]);
+		g_assert_no_error(error);
+		g_assert_nonnull(node);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -190,6 +214,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/json/parse-valid-and-invalid", test_json_parse_valid_and_invalid);
 	g_test_add_func("/herald/json/configured-depth", test_json_configured_depth);
 	g_test_add_func("/herald/json/numbers-out-of-range", test_json_numbers_out_of_range);
+	g_test_add_func("/herald/json/strict-strings", test_json_strict_strings);
 	g_test_add_func("/herald/json/slash-cannot-hide-depth", test_json_slash_cannot_hide_depth);
 	return g_test_run();
 }
