@@ -65,6 +65,7 @@ struct _HeraldWsRoomsHub {
 	GSource *source; /* flush + reap */
 	guint sweep_id;
 	guint sweep_ms;
+	HeraldWsRoomsTimers *timers; /* (owned) Engine.IO session deadlines */
 	GQueue clients;	   /* (element-type HeraldWsRoomsClient) via client->link */
 	GHashTable *sids;  /* id → HeraldWsRoomsClient (Socket.IO) */
 	GHashTable *ended_sids; /* id → ended at (monotonic µs), see lookup_ended */
@@ -2378,12 +2379,14 @@ herald_ws_rooms_hub_sweep_cb(gpointer user_data)
 static void
 herald_ws_rooms_hub_restart_sweep(HeraldWsRoomsHub *self)
 {
-	guint64 base = self->limits.ping_interval_ms;
+	/* Engine.IO deadlines (pings, ping timeouts, connect, upgrade and close
+	 * timeouts) are exact in self->timers; the sweep also calls
+	 * herald_ws_rooms_eio_tick() but only as a fallback, so its period does
+	 * not follow ping-interval-ms */
+	guint64 base = self->limits.close_timeout_ms;
 	guint tick;
 	if (self->limits.idle_timeout_ms > 0)
 		base = MIN(base, self->limits.idle_timeout_ms / 2);
-	base = MIN(base, self->limits.ping_timeout_ms);
-	base = MIN(base, self->limits.close_timeout_ms);
 	tick = (guint)CLAMP(base / 4, 20, 1000);
 	if (tick == self->sweep_ms && self->sweep_id != 0)
 		return;
@@ -2405,6 +2408,7 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	if (auth != NULL)
 		self->auth = g_object_ref(auth);
 	self->policy = herald_ws_rooms_policy_new();
+	self->timers = herald_ws_rooms_timers_new(herald_ws_rooms_eio_timer_cb, self);
 	self->sids = g_hash_table_new(g_str_hash, g_str_equal);
 	self->ended_sids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_queue_init(&self->ended_order);
@@ -2540,6 +2544,13 @@ herald_ws_rooms_hub_get_n_open(HeraldWsRoomsHub *self)
 	return self->clients.length + self->orphans->len;
 }
 
+/* (nullable) while the hub is being freed */
+HeraldWsRoomsTimers *
+herald_ws_rooms_hub_get_timers(HeraldWsRoomsHub *self)
+{
+	return self->timers;
+}
+
 void
 herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 {
@@ -2561,6 +2572,7 @@ herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 		herald_ws_rooms_hub_reap(self);
 	}
 	g_clear_handle_id(&self->sweep_id, g_source_remove);
+	g_clear_pointer(&self->timers, herald_ws_rooms_timers_free);
 	g_clear_handle_id(&self->epoll_id, g_source_remove);
 	if (self->source != NULL) {
 		g_source_destroy(self->source);

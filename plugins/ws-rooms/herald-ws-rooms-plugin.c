@@ -449,10 +449,11 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 					       ? g_strdup(sio_path)
 					       : g_strdup_printf("%s/", sio_path);
 		/* during shutdown polling sessions still fetch their `41`; new
-		 * sessions are refused by the admission check */
+		 * sessions are refused by the admission check. Every method: a
+		 * PUT gets Engine.IO's 400 "Bad handshake method", not a 405 */
 		herald_host_add_http_route(host,
 					   plugin,
-					   "GET;POST;OPTIONS",
+					   "*",
 					   prefix,
 					   HERALD_HTTP_ROUTE_PREFIX | HERALD_HTTP_ROUTE_DURING_SHUTDOWN,
 					   HERALD_HTTP_AUTH_NONE,

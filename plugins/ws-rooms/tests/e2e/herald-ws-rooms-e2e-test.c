@@ -3133,6 +3133,182 @@ json_too_deep_func(void)
 	stop_daemon(daemon);
 }
 
+/* ------------------------------------------------------- conformance */
+
+/* Engine.IO owns the methods of its path: any method but GET on a handshake
+ * is Engine.IO's 400 code 2, never the host's 405 */
+static void
+eio_handshake_methods_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autoptr(JsonNode) stats = NULL;
+	const gchar *methods[] = {"PUT", "DELETE", "PATCH", "POST"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
+		g_autofree gchar *out = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		guint status = eio_http(daemon, methods[i], "EIO=4&transport=polling", "40", &out);
+		g_assert_cmpuint(status, ==, 400);
+		g_assert_nonnull(out);
+		node = herald_test_parse_json(out);
+		g_assert_cmpint(herald_test_json_get_int(node, "code"), ==, 2);
+		g_assert_cmpstr(herald_test_json_get_string(node, "message"),
+				==,
+				"Bad handshake method");
+	}
+	/* other paths keep the host's 405 */
+	{
+		g_autofree gchar *url = g_strdup_printf("%s/stats", daemon->base_url);
+		g_autofree gchar *out = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		g_assert_cmpuint(herald_test_http("PUT", url, NULL, NULL, NULL, 0, &out, NULL),
+				 ==,
+				 405);
+		node = herald_test_parse_json(out);
+		g_assert_cmpstr(herald_test_json_get_string(node, "error"),
+				==,
+				"method_not_allowed");
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "rejected_total.handshake_method"), ==, 4);
+	stop_daemon(daemon);
+}
+
+/* a client's `41` over a WebSocket: a closing handshake with 1000, not a
+ * dropped TCP connection (1006 at the client) */
+static void
+sio_raw_client_disconnect_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autofree gchar *token = make_token("41", "ADMIN", 3600);
+	g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+	g_autoptr(JsonNode) stats = NULL;
+	guint n_data = 0;
+
+	raw_send_text(raw, "41");
+	g_assert_cmpuint(raw_expect_close(raw, &n_data), ==, HERALD_WS_CLOSE_NORMAL);
+	g_assert_cmpuint(n_data, ==, 0);
+	/* our close frame back; then the server ends the TCP connection */
+	raw_send(raw, HERALD_WS_OPCODE_CLOSE, TRUE, "\x03\xe8", 2);
+	g_assert_true(herald_test_wait_until(daemon_is_empty, daemon, WAIT_MS));
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "closes_total.client"), ==, 1);
+	g_assert_cmpuint(stats_get(stats, "closes_total.io_error"), ==, 0);
+	stop_daemon(daemon);
+}
+
+/* server pings leave on time: with ping-interval-ms=100 the gap between our
+ * pong and the next ping is 100 ms plus a few; only a generous bound is
+ * asserted (a loaded machine), the figures are reported */
+static void
+sio_raw_heartbeat_precision_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("ping-interval-ms=100\nping-timeout-ms=5000");
+	g_autofree gchar *token = make_token("2", "ADMIN", 3600);
+	g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+	gint64 pong_at = 0;
+	gint64 max_late = 0;
+	gint64 min_late = G_MAXINT64;
+	gint64 sum_late = 0;
+	const guint n = 30;
+
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *ping = raw_next_text(raw);
+		gint64 now = g_get_monotonic_time();
+		g_assert_cmpstr(ping, ==, "2");
+		if (pong_at != 0) {
+			gint64 late = now - pong_at - 100000;
+			max_late = MAX(max_late, late);
+			min_late = MIN(min_late, late);
+			sum_late += late;
+		}
+		raw_send_text(raw, "3");
+		pong_at = g_get_monotonic_time();
+	}
+	g_test_message("server pings after our pong, beyond ping-interval-ms=100: "
+		       "min %.2f ms, mean %.2f ms, max %.2f ms (%u pings)",
+		       min_late / 1000.0,
+		       sum_late / 1000.0 / (n - 1),
+		       max_late / 1000.0,
+		       n - 1);
+	/* never early; the old 25-50 ms sweep made them up to a tick late */
+	g_assert_cmpint(min_late, >=, 0);
+	g_assert_cmpint(max_late, <, 40000);
+	stop_daemon(daemon);
+}
+
+/* the raw HTTP response to @request on a new connection: its head
+ * (lowercase) and whether the server closed the connection after it */
+static gchar *
+raw_http_exchange(HeraldTestDaemon *daemon, const gchar *request, gboolean *closed)
+{
+	g_autoptr(GSocket) socket = raw_socket_from(daemon, NULL, 0);
+	g_autoptr(GString) in = g_string_new(NULL);
+	gchar buf[4096];
+	gssize n;
+	const gchar *end;
+
+	g_assert_cmpint(g_socket_send(socket, request, strlen(request), NULL, NULL),
+			==,
+			(gssize)strlen(request));
+	while ((end = strstr(in->str, "\r\n\r\n")) == NULL) {
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, NULL);
+		g_assert_cmpint(n, >, 0);
+		g_string_append_len(in, buf, n);
+	}
+	/* a closed connection reads EOF after the body; an open one times out */
+	g_socket_set_timeout(socket, 1);
+	*closed = FALSE;
+	for (;;) {
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, NULL);
+		if (n == 0) {
+			*closed = TRUE;
+			break;
+		}
+		if (n < 0)
+			break;
+	}
+	return g_ascii_strdown(in->str, end - in->str);
+}
+
+/* every response after which the connection is closed says
+ * `Connection: close` (a keep-alive client would reuse the dead socket) */
+static void
+http_connection_close_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	struct {
+		const gchar *request;
+		gboolean closes;
+	} cases[] = {
+	    {"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TRUE},
+	    {"GET /stats HTTP/1.0\r\nHost: x\r\n\r\n", TRUE},
+	    {"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n"
+	     "Connection: close\r\n\r\n",
+	     TRUE},
+	    {"PUT /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n"
+	     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+	     TRUE},
+	    {"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TRUE},
+	    /* libsoup keeps HTTP/1.0 connections only if the response asks to */
+	    {"GET /stats HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", TRUE},
+	    {"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n", FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		gboolean closed = FALSE;
+		g_autofree gchar *head = raw_http_exchange(daemon, cases[i].request, &closed);
+		g_test_message("%s", head);
+		g_assert_cmpint(closed, ==, cases[i].closes);
+		if (cases[i].closes)
+			g_assert_nonnull(strstr(head, "\r\nconnection: close"));
+		else
+			g_assert_null(strstr(head, "connection: close"));
+	}
+	stop_daemon(daemon);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3178,5 +3354,11 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/eio/limits-config", eio_limits_config_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
 	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
+	g_test_add_func("/herald/ws-rooms/eio/handshake-methods", eio_handshake_methods_func);
+	g_test_add_func("/herald/ws-rooms/sio/raw-client-disconnect",
+			sio_raw_client_disconnect_func);
+	g_test_add_func("/herald/ws-rooms/sio/raw-heartbeat-precision",
+			sio_raw_heartbeat_precision_func);
+	g_test_add_func("/herald/ws-rooms/http/connection-close", http_connection_close_func);
 	return g_test_run();
 }
