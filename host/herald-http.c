@@ -1204,6 +1204,41 @@ herald_http_add_route(HeraldHttp *self,
 	g_ptr_array_add(self->routes, route);
 }
 
+/* the routes as a JSON array of {path, methods, auth} for `GET /`; a
+ * prefix route's path ends with '*' */
+void
+herald_http_add_routes_json(HeraldHttp *self, JsonBuilder *builder)
+{
+	static const gchar *const auths[] = {
+	    [HERALD_HTTP_AUTH_NONE] = "none",
+	    [HERALD_HTTP_AUTH_USER] = "user",
+	    [HERALD_HTTP_AUTH_SERVICE] = "service",
+	    [HERALD_HTTP_AUTH_LOCAL_OR_ADMIN] = "local_or_admin",
+	};
+	json_builder_begin_array(builder);
+	for (guint i = 0; i < self->routes->len; i++) {
+		HeraldHttpRoute *route = g_ptr_array_index(self->routes, i);
+		g_autofree gchar *path = (route->flags & HERALD_HTTP_ROUTE_PREFIX)
+					     ? g_strdup_printf("%s*", route->path)
+					     : g_strdup(route->path);
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "path");
+		json_builder_add_string_value(builder, path);
+		json_builder_set_member_name(builder, "methods");
+		json_builder_begin_array(builder);
+		for (guint j = 0; route->methods[j] != NULL; j++)
+			json_builder_add_string_value(builder, route->methods[j]);
+		json_builder_end_array(builder);
+		json_builder_set_member_name(builder, "auth");
+		json_builder_add_string_value(builder,
+					      (guint)route->auth < G_N_ELEMENTS(auths)
+						  ? auths[route->auth]
+						  : "none");
+		json_builder_end_object(builder);
+	}
+	json_builder_end_array(builder);
+}
+
 void
 herald_http_set_route_max_bytes(HeraldHttp *self,
 				gpointer owner,

@@ -2161,6 +2161,24 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldIdentity *identity,
 			    const gchar *address)
 {
+	herald_ws_rooms_plain_start_full(self, conn, identity, address, NULL);
+}
+
+/**
+ * herald_ws_rooms_plain_start_full:
+ * @job_room: (nullable): `job_{id}` of a `?job_id=` query, joined under the
+ *   subscribe rules (refused: an error message after `connected`)
+ *
+ * herald_ws_rooms_plain_start() with a room joined before `connected`.
+ */
+void
+herald_ws_rooms_plain_start_full(HeraldWsRoomsHub *self,
+				 HeraldWsRoomsConn *conn,
+				 HeraldIdentity *identity,
+				 const gchar *address,
+				 const gchar *job_room)
+{
+	g_autoptr(GError) job_error = NULL;
 	HeraldWsRoomsClient *client = herald_ws_rooms_client_new(self, HERALD_WS_ROOMS_PROTO_PLAIN);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *payload = NULL;
@@ -2181,8 +2199,12 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 					   HERALD_WS_ROOMS_REASON_SERVER_FULL);
 		return;
 	}
+	if (job_room != NULL)
+		herald_ws_rooms_client_subscribe(client, job_room, &job_error);
 	payload = herald_ws_rooms_client_connected_json(client);
 	herald_ws_rooms_client_emit(client, "connected", NULL, payload);
+	if (job_error != NULL)
+		herald_ws_rooms_plain_reply_gerror(client, job_error, job_room);
 }
 
 /* ------------------------------------------------------------ flush, sweep */

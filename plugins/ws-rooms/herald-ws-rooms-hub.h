@@ -309,5 +309,11 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldWsRoomsConn *conn,
 			    HeraldIdentity *identity,
 			    const gchar *address);
+void
+herald_ws_rooms_plain_start_full(HeraldWsRoomsHub *self,
+				 HeraldWsRoomsConn *conn,
+				 HeraldIdentity *identity,
+				 const gchar *address,
+				 const gchar *job_room);
 
 G_END_DECLS
