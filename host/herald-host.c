@@ -953,9 +953,43 @@ herald_host_events_cb(SoupServerMessage *msg,
 	herald_http_reply_builder(msg, 202, builder);
 }
 
+/* GET /: what this service is and what it serves (like the seed services'
+ * service-information document) */
+static void
+herald_host_info_cb(SoupServerMessage *msg,
+		    const gchar *subpath,
+		    HeraldIdentity *identity,
+		    gpointer user_data)
+{
+	HeraldHost *self = HERALD_HOST(user_data);
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "name");
+	json_builder_add_string_value(builder, PACKAGE_NAME);
+	json_builder_set_member_name(builder, "version");
+	json_builder_add_string_value(builder, PACKAGE_VERSION);
+	json_builder_set_member_name(builder, "status");
+	json_builder_add_string_value(builder,
+				      self->state == HERALD_HOST_STATE_STOPPING ? "stopping"
+										: "running");
+	json_builder_set_member_name(builder, "endpoints");
+	herald_http_add_routes_json(self->http, builder);
+	json_builder_end_object(builder);
+	herald_http_reply_builder(msg, SOUP_STATUS_OK, builder);
+}
+
 static void
 herald_host_setup_routes(HeraldHost *self)
 {
+	herald_http_add_route(self->http,
+			      self,
+			      "GET",
+			      "/",
+			      HERALD_HTTP_ROUTE_NONE,
+			      HERALD_HTTP_AUTH_NONE,
+			      herald_host_info_cb,
+			      self);
 	herald_http_add_route(self->http,
 			      self,
 			      "GET",

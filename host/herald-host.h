@@ -35,7 +35,8 @@ herald_host_is_shutting_down(HeraldHost *self);
 
 /* HTTP routes: the host records @owner, applies auth and body limits uniformly,
  * answers 404/405 as JSON, and drops the route when @owner shuts down.
- * @methods is `;`-separated ("GET;HEAD"). */
+ * @methods is `;`-separated ("GET;HEAD"); "*" hands every method to @handler,
+ * which then answers the ones it does not serve itself. */
 void
 herald_host_add_http_route(HeraldHost *self,
 			   HeraldPlugin *owner,

@@ -47,6 +47,8 @@ herald_http_add_route(HeraldHttp *self,
 void
 herald_http_remove_routes(HeraldHttp *self, gpointer owner);
 void
+herald_http_add_routes_json(HeraldHttp *self, JsonBuilder *builder);
+void
 herald_http_set_route_max_bytes(HeraldHttp *self,
 				gpointer owner,
 				const gchar *path,

@@ -496,7 +496,9 @@ static gboolean
 herald_http_route_has_method(HeraldHttpRoute *route, const gchar *method)
 {
 	for (guint i = 0; route->methods[i] != NULL; i++) {
-		if (g_strcmp0(route->methods[i], method) == 0)
+		/* "*": the handler answers every method itself (Engine.IO's 400) */
+		if (g_strcmp0(route->methods[i], "*") == 0 ||
+		    g_strcmp0(route->methods[i], method) == 0)
 			return TRUE;
 		if (g_strcmp0(method, "HEAD") == 0 && g_strcmp0(route->methods[i], "GET") == 0)
 			return TRUE;
@@ -1153,6 +1155,17 @@ herald_http_authenticate(HeraldHttp *self, SoupServerMessage *msg, HeraldHttpRou
 	return TRUE;
 }
 
+/* libsoup closes the connection after this request: `Connection: close`, or
+ * any HTTP/1.0 request (libsoup keeps those only when the response says
+ * `Connection: Keep-Alive`, which we never do) */
+static gboolean
+herald_http_client_wants_close(SoupServerMessage *msg)
+{
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	return soup_server_message_get_http_version(msg) == SOUP_HTTP_1_0 ||
+	       soup_message_headers_header_contains(headers, "Connection", "close");
+}
+
 /* runs when the request headers are in: route, method, limits and auth are
  * decided here so that a refused body is never stored */
 static void
@@ -1170,10 +1183,14 @@ herald_http_early_cb(SoupServer *server,
 
 	self->requests++;
 	herald_http_unprefill(msg);
-	/* tells keep-alive clients when an idle connection will be closed, so
-	 * they do not send on one that is being closed */
-	if (self->header_timeout_ms >= 2000 &&
-	    soup_message_headers_get_one(headers, "Upgrade") == NULL) {
+	/* libsoup closes after this response: say so, or a keep-alive client
+	 * (Node's agent) sends its next request on the dead socket */
+	if (herald_http_client_wants_close(msg)) {
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+					     "Connection",
+					     "close");
+	} else if (self->header_timeout_ms >= 2000 &&
+		   soup_message_headers_get_one(headers, "Upgrade") == NULL) {
 		g_autofree gchar *keep_alive =
 		    g_strdup_printf("timeout=%" G_GUINT64_FORMAT, self->header_timeout_ms / 1000 - 1);
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
@@ -1319,6 +1336,41 @@ herald_http_add_route(HeraldHttp *self,
 	route->handler = handler;
 	route->user_data = user_data;
 	g_ptr_array_add(self->routes, route);
+}
+
+/* the routes as a JSON array of {path, methods, auth} for `GET /`; a
+ * prefix route's path ends with '*' */
+void
+herald_http_add_routes_json(HeraldHttp *self, JsonBuilder *builder)
+{
+	static const gchar *const auths[] = {
+	    [HERALD_HTTP_AUTH_NONE] = "none",
+	    [HERALD_HTTP_AUTH_USER] = "user",
+	    [HERALD_HTTP_AUTH_SERVICE] = "service",
+	    [HERALD_HTTP_AUTH_LOCAL_OR_ADMIN] = "local_or_admin",
+	};
+	json_builder_begin_array(builder);
+	for (guint i = 0; i < self->routes->len; i++) {
+		HeraldHttpRoute *route = g_ptr_array_index(self->routes, i);
+		g_autofree gchar *path = (route->flags & HERALD_HTTP_ROUTE_PREFIX)
+					     ? g_strdup_printf("%s*", route->path)
+					     : g_strdup(route->path);
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "path");
+		json_builder_add_string_value(builder, path);
+		json_builder_set_member_name(builder, "methods");
+		json_builder_begin_array(builder);
+		for (guint j = 0; route->methods[j] != NULL; j++)
+			json_builder_add_string_value(builder, route->methods[j]);
+		json_builder_end_array(builder);
+		json_builder_set_member_name(builder, "auth");
+		json_builder_add_string_value(builder,
+					      (guint)route->auth < G_N_ELEMENTS(auths)
+						  ? auths[route->auth]
+						  : "none");
+		json_builder_end_object(builder);
+	}
+	json_builder_end_array(builder);
 }
 
 void

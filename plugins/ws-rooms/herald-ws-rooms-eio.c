@@ -16,6 +16,7 @@
 
 struct _HeraldWsRoomsEio {
 	HeraldWsRoomsClient *client; /* (not owned) owner */
+	HeraldWsRoomsTimer timer;    /* the earliest of the deadlines below */
 	gboolean upgraded;	     /* client->conn is the transport */
 	gboolean probed;	     /* 2probe answered: pending GETs get a noop */
 	HeraldWsRoomsConn *probe;    /* (nullable) upgrade candidate */
@@ -120,11 +121,42 @@ herald_ws_rooms_eio_free(HeraldWsRoomsEio *eio)
 		herald_ws_rooms_eio_unpause_get(get);
 		g_object_unref(get);
 	}
+	herald_ws_rooms_timers_cancel(herald_ws_rooms_hub_get_timers(eio->client->hub), &eio->timer);
 	if (eio->probe != NULL)
 		herald_ws_rooms_conn_orphan(eio->probe);
 	g_queue_clear_full(&eio->packets, (GDestroyNotify)g_bytes_unref);
 	g_free(eio->query_token);
 	g_free(eio);
+}
+
+/* the session's timer at its earliest deadline: pings go out on time, not
+ * on the next round of a sweep */
+static void
+herald_ws_rooms_eio_reschedule(HeraldWsRoomsClient *client)
+{
+	HeraldWsRoomsEio *eio = client->eio;
+	HeraldWsRoomsTimers *timers = herald_ws_rooms_hub_get_timers(client->hub);
+	gint64 deadline = G_MAXINT64;
+
+	if (timers == NULL || eio == NULL)
+		return;
+	if (client->closed) {
+		herald_ws_rooms_timers_cancel(timers, &eio->timer);
+		return;
+	}
+	if (eio->closing) {
+		deadline = eio->close_deadline;
+	} else {
+		if (eio->probe != NULL)
+			deadline = MIN(deadline, eio->upgrade_deadline);
+		if (!eio->connected)
+			deadline = MIN(deadline, eio->connect_deadline);
+		if (eio->pong_deadline != 0)
+			deadline = MIN(deadline, eio->pong_deadline);
+		if (eio->next_ping != 0)
+			deadline = MIN(deadline, eio->next_ping);
+	}
+	herald_ws_rooms_timers_schedule(timers, &eio->timer, deadline == G_MAXINT64 ? 0 : deadline);
 }
 
 static HeraldWsRoomsEio *
@@ -137,6 +169,7 @@ herald_ws_rooms_eio_new(HeraldWsRoomsClient *client)
 	eio->next_ping = now + (gint64)limits->ping_interval_ms * 1000;
 	eio->connect_deadline = now + (gint64)limits->connect_timeout_ms * 1000;
 	client->eio = eio;
+	herald_ws_rooms_eio_reschedule(client);
 	return eio;
 }
 
@@ -313,6 +346,7 @@ herald_ws_rooms_eio_begin_closing(HeraldWsRoomsClient *client)
 	eio->close_deadline = g_get_monotonic_time() + (gint64)limits->close_timeout_ms * 1000;
 	/* already expired or closing: the sweep must not close it twice */
 	client->expires = 0;
+	herald_ws_rooms_eio_reschedule(client);
 }
 
 /**
@@ -397,8 +431,32 @@ herald_ws_rooms_eio_shutdown(HeraldWsRoomsClient *client)
 				  HERALD_WS_ROOMS_REASON_SHUTDOWN);
 }
 
+static void
+herald_ws_rooms_eio_check_deadlines(HeraldWsRoomsClient *client, gint64 now);
+
+/* the deadlines of a session: from its timer, and from the hub's sweep as a
+ * fallback */
 void
 herald_ws_rooms_eio_tick(HeraldWsRoomsClient *client, gint64 now)
+{
+	herald_ws_rooms_eio_check_deadlines(client, now);
+	herald_ws_rooms_eio_reschedule(client);
+}
+
+void
+herald_ws_rooms_eio_timer_cb(HeraldWsRoomsTimer *timer, gpointer user_data)
+{
+	HeraldWsRoomsEio *eio =
+	    (HeraldWsRoomsEio *)((guint8 *)timer - G_STRUCT_OFFSET(HeraldWsRoomsEio, timer));
+	HeraldWsRoomsClient *client = eio->client;
+
+	if (client->closed)
+		return;
+	herald_ws_rooms_eio_tick(client, g_get_monotonic_time());
+}
+
+static void
+herald_ws_rooms_eio_check_deadlines(HeraldWsRoomsClient *client, gint64 now)
 {
 	HeraldWsRoomsEio *eio = client->eio;
 	const HeraldWsRoomsLimits *limits = herald_ws_rooms_hub_get_limits(client->hub);
@@ -735,8 +793,13 @@ herald_ws_rooms_sio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 			herald_ws_rooms_eio_begin_closing(client);
 			break;
 		}
+		/* "/" is the only namespace, so the session ends with it; the
+		 * official server leaves the transport to the client, whose engine
+		 * closes it with a close frame right after `41`. A closing
+		 * handshake (1000) rather than a dropped TCP connection, which
+		 * the client would see as 1006 */
 		herald_ws_rooms_eio_close(client,
-					  0,
+					  HERALD_WS_CLOSE_NORMAL,
 					  "client disconnect",
 					  HERALD_WS_ROOMS_REASON_CLIENT);
 		break;
@@ -814,6 +877,7 @@ herald_ws_rooms_eio_packet(HeraldWsRoomsClient *client, const gchar *text, gsize
 	case HERALD_EIO_PONG:
 		eio->pong_deadline = 0;
 		eio->next_ping = g_get_monotonic_time() + (gint64)limits->ping_interval_ms * 1000;
+		herald_ws_rooms_eio_reschedule(client);
 		return TRUE;
 	case HERALD_EIO_MESSAGE:
 		return herald_ws_rooms_sio_packet(client, text + 1, len - 1);
@@ -951,6 +1015,7 @@ herald_ws_rooms_eio_adopt_cb(HeraldWsRoomsHub *hub, HeraldWsRoomsConn *conn, gpo
 		client->eio->probe = conn;
 		client->eio->upgrade_deadline =
 		    g_get_monotonic_time() + (gint64)limits->upgrade_timeout_ms * 1000;
+		herald_ws_rooms_eio_reschedule(client);
 		herald_ws_rooms_conn_set_handlers(conn,
 						  herald_ws_rooms_eio_ws_message_cb,
 						  herald_ws_rooms_eio_ws_closed_cb,
@@ -1345,8 +1410,10 @@ herald_ws_rooms_eio_handle(HeraldWsRoomsHub *hub, SoupServerMessage *msg)
 		return;
 	}
 
-	/* a new session */
+	/* a new session: the route takes every method, so PUT, DELETE… get
+	 * Engine.IO's answer here, not the host's 405 */
 	if (g_strcmp0(method, "GET") != 0) {
+		herald_ws_rooms_hub_count_reject(hub, "handshake_method");
 		herald_ws_rooms_eio_reply_error(hub,
 						msg,
 						SOUP_STATUS_BAD_REQUEST,

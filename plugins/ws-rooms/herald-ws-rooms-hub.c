@@ -70,6 +70,7 @@ struct _HeraldWsRoomsHub {
 	GSource *source; /* flush + reap */
 	guint sweep_id;
 	guint sweep_ms;
+	HeraldWsRoomsTimers *timers; /* (owned) Engine.IO session deadlines */
 	GQueue clients;	   /* (element-type HeraldWsRoomsClient) via client->link */
 	GHashTable *sids;  /* id → HeraldWsRoomsClient (Socket.IO) */
 	GHashTable *ended_sids; /* id → ended at (monotonic µs), see lookup_ended */
@@ -2293,6 +2294,24 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldIdentity *identity,
 			    const gchar *address)
 {
+	herald_ws_rooms_plain_start_full(self, conn, identity, address, NULL);
+}
+
+/**
+ * herald_ws_rooms_plain_start_full:
+ * @job_room: (nullable): `job_{id}` of a `?job_id=` query, joined under the
+ *   subscribe rules (refused: an error message after `connected`)
+ *
+ * herald_ws_rooms_plain_start() with a room joined before `connected`.
+ */
+void
+herald_ws_rooms_plain_start_full(HeraldWsRoomsHub *self,
+				 HeraldWsRoomsConn *conn,
+				 HeraldIdentity *identity,
+				 const gchar *address,
+				 const gchar *job_room)
+{
+	g_autoptr(GError) job_error = NULL;
 	HeraldWsRoomsClient *client = herald_ws_rooms_client_new(self, HERALD_WS_ROOMS_PROTO_PLAIN);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *payload = NULL;
@@ -2313,8 +2332,12 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 					   HERALD_WS_ROOMS_REASON_SERVER_FULL);
 		return;
 	}
+	if (job_room != NULL)
+		herald_ws_rooms_client_subscribe(client, job_room, &job_error);
 	payload = herald_ws_rooms_client_connected_json(client);
 	herald_ws_rooms_client_emit(client, "connected", NULL, payload);
+	if (job_error != NULL)
+		herald_ws_rooms_plain_reply_gerror(client, job_error, job_room);
 }
 
 /* ------------------------------------------------------------ flush, sweep */
@@ -2529,12 +2552,14 @@ herald_ws_rooms_hub_sweep_cb(gpointer user_data)
 static void
 herald_ws_rooms_hub_restart_sweep(HeraldWsRoomsHub *self)
 {
-	guint64 base = self->limits.ping_interval_ms;
+	/* Engine.IO deadlines (pings, ping timeouts, connect, upgrade and close
+	 * timeouts) are exact in self->timers; the sweep also calls
+	 * herald_ws_rooms_eio_tick() but only as a fallback, so its period does
+	 * not follow ping-interval-ms */
+	guint64 base = self->limits.close_timeout_ms;
 	guint tick;
 	if (self->limits.idle_timeout_ms > 0)
 		base = MIN(base, self->limits.idle_timeout_ms / 2);
-	base = MIN(base, self->limits.ping_timeout_ms);
-	base = MIN(base, self->limits.close_timeout_ms);
 	tick = (guint)CLAMP(base / 4, 20, 1000);
 	if (tick == self->sweep_ms && self->sweep_id != 0)
 		return;
@@ -2556,6 +2581,7 @@ herald_ws_rooms_hub_new(HeraldBus *bus, HeraldAuth *auth, GError **error)
 	if (auth != NULL)
 		self->auth = g_object_ref(auth);
 	self->policy = herald_ws_rooms_policy_new();
+	self->timers = herald_ws_rooms_timers_new(herald_ws_rooms_eio_timer_cb, self);
 	self->sids = g_hash_table_new(g_str_hash, g_str_equal);
 	self->ended_sids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_queue_init(&self->ended_order);
@@ -2694,6 +2720,13 @@ herald_ws_rooms_hub_get_n_open(HeraldWsRoomsHub *self)
 	return self->clients.length + self->orphans->len;
 }
 
+/* (nullable) while the hub is being freed */
+HeraldWsRoomsTimers *
+herald_ws_rooms_hub_get_timers(HeraldWsRoomsHub *self)
+{
+	return self->timers;
+}
+
 void
 herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 {
@@ -2715,6 +2748,7 @@ herald_ws_rooms_hub_free(HeraldWsRoomsHub *self)
 		herald_ws_rooms_hub_reap(self);
 	}
 	g_clear_handle_id(&self->sweep_id, g_source_remove);
+	g_clear_pointer(&self->timers, herald_ws_rooms_timers_free);
 	g_clear_handle_id(&self->epoll_id, g_source_remove);
 	if (self->source != NULL) {
 		g_source_destroy(self->source);

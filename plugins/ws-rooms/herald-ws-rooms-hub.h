@@ -7,6 +7,7 @@
 #include "herald-ws-rooms-frame.h"
 #include "herald-ws-rooms-policy.h"
 #include "herald-ws-rooms-queue.h"
+#include "herald-ws-rooms-timers.h"
 
 G_BEGIN_DECLS
 
@@ -297,12 +298,16 @@ HeraldWsRoomsBudget *
 herald_ws_rooms_hub_get_budget(HeraldWsRoomsHub *self);
 gboolean
 herald_ws_rooms_hub_check_address(HeraldWsRoomsHub *self, const gchar *address, GError **error);
+HeraldWsRoomsTimers *
+herald_ws_rooms_hub_get_timers(HeraldWsRoomsHub *self);
 
 /* hooks implemented by herald-ws-rooms-eio.c */
 void
 herald_ws_rooms_eio_free(HeraldWsRoomsEio *eio);
 void
 herald_ws_rooms_eio_tick(HeraldWsRoomsClient *client, gint64 now);
+void
+herald_ws_rooms_eio_timer_cb(HeraldWsRoomsTimer *timer, gpointer user_data);
 gboolean
 herald_ws_rooms_eio_send(HeraldWsRoomsClient *client, GBytes *frame, gsize header_len);
 void
@@ -321,5 +326,11 @@ herald_ws_rooms_plain_start(HeraldWsRoomsHub *self,
 			    HeraldWsRoomsConn *conn,
 			    HeraldIdentity *identity,
 			    const gchar *address);
+void
+herald_ws_rooms_plain_start_full(HeraldWsRoomsHub *self,
+				 HeraldWsRoomsConn *conn,
+				 HeraldIdentity *identity,
+				 const gchar *address,
+				 const gchar *job_room);
 
 G_END_DECLS

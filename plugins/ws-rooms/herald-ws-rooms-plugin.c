@@ -33,6 +33,22 @@ static const HeraldConfigKey ws_rooms_keys[] = {
      NULL,
      HERALD_CONFIG_FLAG_RESTART | HERALD_CONFIG_FLAG_NOT_EMPTY,
      "URL path of the plain WebSocket protocol"},
+    {"alias-paths",
+     HERALD_CONFIG_LIST,
+     "/ws/notifications",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "more URL paths of the plain WebSocket protocol (same token rules as path; ?job_id=ID joins job_ID when the role may subscribe to it); empty = none"},
+    {"status-path",
+     HERALD_CONFIG_STRING,
+     "/ws/status",
+     0,
+     0,
+     NULL,
+     HERALD_CONFIG_FLAG_RESTART,
+     "URL path of GET connection statistics (local callers or an admin token, like /stats); empty disables it"},
     {"socketio-path",
      HERALD_CONFIG_STRING,
      "/socket.io/",
@@ -286,7 +302,8 @@ herald_ws_rooms_plugin_read_config(HeraldWsRoomsPlugin *self, GError **error)
 
 typedef struct {
 	HeraldIdentity *identity;
-	gchar *address; /* (nullable) */
+	gchar *address;	 /* (nullable) */
+	gchar *job_room; /* (nullable) `job_{id}` of `?job_id=` */
 } HeraldWsRoomsPlainUpgrade;
 
 static void
@@ -295,6 +312,7 @@ herald_ws_rooms_plugin_plain_upgrade_free(gpointer data)
 	HeraldWsRoomsPlainUpgrade *up = data;
 	herald_identity_unref(up->identity);
 	g_free(up->address);
+	g_free(up->job_room);
 	g_free(up);
 }
 
@@ -304,7 +322,7 @@ herald_ws_rooms_plugin_adopt_plain_cb(HeraldWsRoomsHub *hub,
 				      gpointer user_data)
 {
 	HeraldWsRoomsPlainUpgrade *up = user_data;
-	herald_ws_rooms_plain_start(hub, conn, up->identity, up->address);
+	herald_ws_rooms_plain_start_full(hub, conn, up->identity, up->address, up->job_room);
 }
 
 /* GET /ws: authenticate, check Origin and limits, then 101 and take over */
@@ -323,8 +341,27 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 	g_autoptr(GError) error = NULL;
 	/* behind [host] trusted-proxies: the forwarded client */
 	g_autofree gchar *address = herald_http_get_client_address(msg);
+	const gchar *query = g_uri_get_query(soup_server_message_get_uri(msg));
+	g_autoptr(GHashTable) params = query != NULL ? soup_form_decode(query) : NULL;
+	const gchar *job_id = params != NULL ? g_hash_table_lookup(params, "job_id") : NULL;
+	g_autofree gchar *job_room = NULL;
 	HeraldWsRoomsPlainUpgrade *up;
 
+	/* `?job_id=` (the notification endpoint's filter): a job's room, whose
+	 * name must be a valid room name; whether the role may join it is
+	 * decided by the subscribe rules once connected */
+	if (job_id != NULL) {
+		job_room = g_strdup_printf("job_%s", job_id);
+		if (job_id[0] == '\0' || !herald_ws_rooms_room_check(job_room, &error)) {
+			herald_ws_rooms_hub_count_reject(self->hub, "invalid_job_id");
+			herald_http_reply_error_literal(
+			    msg,
+			    HERALD_ERROR_INVALID_ARGUMENT,
+			    /* TRANSLATORS: HTTP 400 before a WebSocket upgrade */
+			    _("invalid 'job_id': it must make a valid room name job_ID"));
+			return;
+		}
+	}
 	if (token == NULL) {
 		herald_ws_rooms_hub_count_reject(self->hub, "missing_token");
 		herald_http_reply_error_literal(
@@ -374,6 +411,7 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 	up = g_new0(HeraldWsRoomsPlainUpgrade, 1);
 	up->identity = herald_identity_ref(identity);
 	up->address = g_strdup(address);
+	up->job_room = g_steal_pointer(&job_room);
 	if (!herald_ws_rooms_hub_upgrade(self->hub,
 					 msg,
 					 HERALD_WS_ROOMS_PROTO_PLAIN,
@@ -385,6 +423,105 @@ herald_ws_rooms_plugin_plain_cb(SoupServerMessage *msg,
 		herald_http_reply_error(msg, error);
 		return;
 	}
+}
+
+/* GET /ws/status: the connection statistics of this plugin (what /stats
+ * shows under plugins.ws-rooms), with the paths it serves */
+static void
+herald_ws_rooms_plugin_status_cb(SoupServerMessage *msg,
+				 const gchar *subpath,
+				 HeraldIdentity *identity,
+				 gpointer user_data)
+{
+	HeraldWsRoomsPlugin *self = HERALD_WS_ROOMS_PLUGIN(user_data);
+	HeraldPlugin *plugin = HERALD_PLUGIN(self);
+	g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT(NULL);
+	g_autoptr(GVariant) variant = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_auto(GStrv) aliases = herald_plugin_get_config_strv(plugin, "alias-paths");
+	g_autoptr(JsonBuilder) paths = json_builder_new();
+	JsonObject *obj;
+
+	herald_ws_rooms_hub_add_stats(self->hub, &dict);
+	variant = g_variant_ref_sink(g_variant_dict_end(&dict));
+	stats = json_gvariant_serialize(variant);
+	json_builder_begin_array(paths);
+	json_builder_add_string_value(paths, herald_plugin_get_config_string(plugin, "path"));
+	for (guint i = 0; aliases != NULL && aliases[i] != NULL; i++)
+		json_builder_add_string_value(paths, aliases[i]);
+	json_builder_end_array(paths);
+
+	root = json_node_new(JSON_NODE_OBJECT);
+	obj = json_object_new();
+	json_object_set_boolean_member(obj, "enabled", TRUE);
+	json_object_set_member(obj, "paths", json_builder_get_root(paths));
+	if (self->sio_prefix != NULL)
+		json_object_set_string_member(obj, "socketio_path", self->sio_prefix);
+	json_object_set_member(obj, "stats", g_steal_pointer(&stats));
+	json_node_take_object(root, obj);
+	herald_http_reply_json(msg, SOUP_STATUS_OK, root);
+}
+
+/* alias-paths and status-path: absolute, and none of them another route of
+ * ws-rooms (the first problem) */
+static gboolean
+herald_ws_rooms_plugin_check_paths(HeraldPlugin *plugin, const gchar **out_key, GError **error)
+{
+	const gchar *path = herald_plugin_get_config_string(plugin, "path");
+	const gchar *status = herald_plugin_get_config_string(plugin, "status-path");
+	const gchar *sio = herald_plugin_get_config_string(plugin, "socketio-path");
+	g_auto(GStrv) aliases = herald_plugin_get_config_strv(plugin, "alias-paths");
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+	if (path != NULL)
+		g_hash_table_add(seen, (gpointer)path);
+	if (status != NULL && status[0] != '\0') {
+		*out_key = "status-path";
+		if (status[0] != '/') {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_CONFIG,
+				    /* TRANSLATORS: config error; %s is a URL path */
+				    _("status-path '%s' must start with '/'"),
+				    status);
+			return FALSE;
+		}
+		if (!g_hash_table_add(seen, (gpointer)status)) {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_CONFIG,
+				    /* TRANSLATORS: config error; %s is a URL path */
+				    _("status-path '%s' is also the WebSocket path"),
+				    status);
+			return FALSE;
+		}
+	}
+	*out_key = "alias-paths";
+	for (guint i = 0; aliases != NULL && aliases[i] != NULL; i++) {
+		const gchar *alias = aliases[i];
+		if (alias[0] != '/') {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_CONFIG,
+				    /* TRANSLATORS: config error; %s is a URL path */
+				    _("alias path '%s' must start with '/'"),
+				    alias);
+			return FALSE;
+		}
+		if ((sio != NULL && sio[0] != '\0' && g_str_has_prefix(alias, sio)) ||
+		    !g_hash_table_add(seen, (gpointer)alias)) {
+			g_set_error(error,
+				    HERALD_ERROR,
+				    HERALD_ERROR_CONFIG,
+				    /* TRANSLATORS: config error; %s is a URL path */
+				    _("alias path '%s' is already served (path, status-path, "
+				      "socketio-path or another alias)"),
+				    alias);
+			return FALSE;
+		}
+	}
+	return TRUE;
 }
 
 static void
@@ -445,6 +582,11 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 			    sio_path);
 		return FALSE;
 	}
+	{
+		const gchar *key = NULL;
+		if (!herald_ws_rooms_plugin_check_paths(plugin, &key, error))
+			return FALSE;
+	}
 	self->hub = herald_ws_rooms_hub_new(bus, herald_plugin_get_auth(plugin), error);
 	if (self->hub == NULL)
 		return FALSE;
@@ -459,15 +601,38 @@ herald_ws_rooms_plugin_startup(HeraldPlugin *plugin, GError **error)
 				   HERALD_HTTP_AUTH_NONE,
 				   herald_ws_rooms_plugin_plain_cb,
 				   self);
+	{
+		g_auto(GStrv) aliases = herald_plugin_get_config_strv(plugin, "alias-paths");
+		const gchar *status = herald_plugin_get_config_string(plugin, "status-path");
+		for (guint i = 0; aliases != NULL && aliases[i] != NULL; i++)
+			herald_host_add_http_route(host,
+						   plugin,
+						   "GET",
+						   aliases[i],
+						   HERALD_HTTP_ROUTE_NONE,
+						   HERALD_HTTP_AUTH_NONE,
+						   herald_ws_rooms_plugin_plain_cb,
+						   self);
+		if (status != NULL && status[0] != '\0')
+			herald_host_add_http_route(host,
+						   plugin,
+						   "GET",
+						   status,
+						   HERALD_HTTP_ROUTE_NONE,
+						   HERALD_HTTP_AUTH_LOCAL_OR_ADMIN,
+						   herald_ws_rooms_plugin_status_cb,
+						   self);
+	}
 	if (sio_path != NULL && sio_path[0] != '\0') {
 		g_autofree gchar *prefix = g_str_has_suffix(sio_path, "/")
 					       ? g_strdup(sio_path)
 					       : g_strdup_printf("%s/", sio_path);
 		/* during shutdown polling sessions still fetch their `41`; new
-		 * sessions are refused by the admission check */
+		 * sessions are refused by the admission check. Every method: a
+		 * PUT gets Engine.IO's 400 "Bad handshake method", not a 405 */
 		herald_host_add_http_route(host,
 					   plugin,
-					   "GET;POST;OPTIONS",
+					   "*",
 					   prefix,
 					   HERALD_HTTP_ROUTE_PREFIX | HERALD_HTTP_ROUTE_DURING_SHUTDOWN,
 					   HERALD_HTTP_AUTH_NONE,
@@ -628,6 +793,12 @@ herald_ws_rooms_plugin_check_config(HeraldPlugin *plugin, GPtrArray *problems)
 						 problems,
 						 "socket-send-buffer-bytes",
 						 error_sndbuf->message);
+	g_clear_error(&error);
+	{
+		const gchar *key = NULL;
+		if (!herald_ws_rooms_plugin_check_paths(plugin, &key, &error))
+			herald_plugin_add_config_problem(plugin, problems, key, error->message);
+	}
 }
 
 static void

@@ -3240,6 +3240,381 @@ json_too_deep_func(void)
 	stop_daemon(daemon);
 }
 
+/* ------------------------------------------------------- conformance */
+
+/* Engine.IO owns the methods of its path: any method but GET on a handshake
+ * is Engine.IO's 400 code 2, never the host's 405 */
+static void
+eio_handshake_methods_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autoptr(JsonNode) stats = NULL;
+	const gchar *methods[] = {"PUT", "DELETE", "PATCH", "POST"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++) {
+		g_autofree gchar *out = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		guint status = eio_http(daemon, methods[i], "EIO=4&transport=polling", "40", &out);
+		g_assert_cmpuint(status, ==, 400);
+		g_assert_nonnull(out);
+		node = herald_test_parse_json(out);
+		g_assert_cmpint(herald_test_json_get_int(node, "code"), ==, 2);
+		g_assert_cmpstr(herald_test_json_get_string(node, "message"),
+				==,
+				"Bad handshake method");
+	}
+	/* other paths keep the host's 405 */
+	{
+		g_autofree gchar *url = g_strdup_printf("%s/stats", daemon->base_url);
+		g_autofree gchar *out = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		g_assert_cmpuint(herald_test_http("PUT", url, NULL, NULL, NULL, 0, &out, NULL),
+				 ==,
+				 405);
+		node = herald_test_parse_json(out);
+		g_assert_cmpstr(herald_test_json_get_string(node, "error"),
+				==,
+				"method_not_allowed");
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "rejected_total.handshake_method"), ==, 4);
+	stop_daemon(daemon);
+}
+
+/* a client's `41` over a WebSocket: a closing handshake with 1000, not a
+ * dropped TCP connection (1006 at the client) */
+static void
+sio_raw_client_disconnect_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autofree gchar *token = make_token("41", "ADMIN", 3600);
+	g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+	g_autoptr(JsonNode) stats = NULL;
+	guint n_data = 0;
+
+	raw_send_text(raw, "41");
+	g_assert_cmpuint(raw_expect_close(raw, &n_data), ==, HERALD_WS_CLOSE_NORMAL);
+	g_assert_cmpuint(n_data, ==, 0);
+	/* our close frame back; then the server ends the TCP connection */
+	raw_send(raw, HERALD_WS_OPCODE_CLOSE, TRUE, "\x03\xe8", 2);
+	g_assert_true(herald_test_wait_until(daemon_is_empty, daemon, WAIT_MS));
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "closes_total.client"), ==, 1);
+	g_assert_cmpuint(stats_get(stats, "closes_total.io_error"), ==, 0);
+	stop_daemon(daemon);
+}
+
+/* server pings leave on time: with ping-interval-ms=100 the gap between our
+ * pong and the next ping is 100 ms plus a few; only a generous bound is
+ * asserted (a loaded machine), the figures are reported */
+static void
+sio_raw_heartbeat_precision_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("ping-interval-ms=100\nping-timeout-ms=5000");
+	g_autofree gchar *token = make_token("2", "ADMIN", 3600);
+	g_autoptr(RawClient) raw = sio_raw_open(daemon, token);
+	gint64 pong_at = 0;
+	gint64 max_late = 0;
+	gint64 min_late = G_MAXINT64;
+	gint64 sum_late = 0;
+	const guint n = 30;
+
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *ping = raw_next_text(raw);
+		gint64 now = g_get_monotonic_time();
+		g_assert_cmpstr(ping, ==, "2");
+		if (pong_at != 0) {
+			gint64 late = now - pong_at - 100000;
+			max_late = MAX(max_late, late);
+			min_late = MIN(min_late, late);
+			sum_late += late;
+		}
+		raw_send_text(raw, "3");
+		pong_at = g_get_monotonic_time();
+	}
+	g_test_message("server pings after our pong, beyond ping-interval-ms=100: "
+		       "min %.2f ms, mean %.2f ms, max %.2f ms (%u pings)",
+		       min_late / 1000.0,
+		       sum_late / 1000.0 / (n - 1),
+		       max_late / 1000.0,
+		       n - 1);
+	/* never early; the old 25-50 ms sweep made them up to a tick late */
+	g_assert_cmpint(min_late, >=, 0);
+	g_assert_cmpint(max_late, <, 40000);
+	stop_daemon(daemon);
+}
+
+/* the raw HTTP response to @request on a new connection: its head
+ * (lowercase) and whether the server closed the connection after it */
+static gchar *
+raw_http_exchange(HeraldTestDaemon *daemon, const gchar *request, gboolean *closed)
+{
+	g_autoptr(GSocket) socket = raw_socket_from(daemon, NULL, 0);
+	g_autoptr(GString) in = g_string_new(NULL);
+	gchar buf[4096];
+	gssize n;
+	const gchar *end;
+
+	g_assert_cmpint(g_socket_send(socket, request, strlen(request), NULL, NULL),
+			==,
+			(gssize)strlen(request));
+	while ((end = strstr(in->str, "\r\n\r\n")) == NULL) {
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, NULL);
+		g_assert_cmpint(n, >, 0);
+		g_string_append_len(in, buf, n);
+	}
+	/* a closed connection reads EOF after the body; an open one times out */
+	g_socket_set_timeout(socket, 1);
+	*closed = FALSE;
+	for (;;) {
+		n = g_socket_receive(socket, buf, sizeof(buf), NULL, NULL);
+		if (n == 0) {
+			*closed = TRUE;
+			break;
+		}
+		if (n < 0)
+			break;
+	}
+	return g_ascii_strdown(in->str, end - in->str);
+}
+
+/* every response after which the connection is closed says
+ * `Connection: close` (a keep-alive client would reuse the dead socket) */
+static void
+http_connection_close_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	struct {
+		const gchar *request;
+		gboolean closes;
+	} cases[] = {
+	    {"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TRUE},
+	    {"GET /stats HTTP/1.0\r\nHost: x\r\n\r\n", TRUE},
+	    {"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n"
+	     "Connection: close\r\n\r\n",
+	     TRUE},
+	    {"PUT /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n"
+	     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+	     TRUE},
+	    {"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TRUE},
+	    /* libsoup keeps HTTP/1.0 connections only if the response asks to */
+	    {"GET /stats HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", TRUE},
+	    {"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n", FALSE},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		gboolean closed = FALSE;
+		g_autofree gchar *head = raw_http_exchange(daemon, cases[i].request, &closed);
+		g_test_message("%s", head);
+		g_assert_cmpint(closed, ==, cases[i].closes);
+		if (cases[i].closes)
+			g_assert_nonnull(strstr(head, "\r\nconnection: close"));
+		else
+			g_assert_null(strstr(head, "connection: close"));
+	}
+	stop_daemon(daemon);
+}
+
+/* a JSON array member holds @value */
+static gboolean
+json_array_has_string(JsonNode *node, const gchar *path, const gchar *value)
+{
+	JsonNode *cur = node;
+	g_auto(GStrv) parts = g_strsplit(path, ".", -1);
+	JsonArray *array;
+	for (guint i = 0; parts[i] != NULL; i++)
+		cur = json_object_get_member(json_node_get_object(cur), parts[i]);
+	g_assert_nonnull(cur);
+	array = json_node_get_array(cur);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		if (g_strcmp0(json_array_get_string_element(array, i), value) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* /ws/notifications: the plain protocol under the seed's path; `job_id` joins
+ * job_{id} when the role may */
+static void
+plain_notifications_alias_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon =
+	    start_daemon("\n[ws-rooms.subscribe]\nCLIENT=notifications;job_*\nSELLER=orders\n");
+	g_autofree gchar *client_token = make_token("31", "CLIENT", 3600);
+	g_autofree gchar *seller_token = make_token("32", "SELLER", 3600);
+	g_autofree gchar *client_path =
+	    g_strdup_printf("/ws/notifications?token=%s&job_id=42", client_token);
+	g_autofree gchar *seller_path =
+	    g_strdup_printf("/ws/notifications?token=%s&job_id=42", seller_token);
+	g_autoptr(RawClient) client = raw_client_connect(daemon, client_path, NULL);
+	g_autoptr(RawClient) seller = raw_client_connect(daemon, seller_path, NULL);
+	g_autoptr(JsonNode) connected = NULL;
+	g_autoptr(JsonNode) seller_connected = NULL;
+	g_autoptr(JsonNode) refused = NULL;
+	g_autoptr(JsonNode) event = NULL;
+	g_autoptr(JsonNode) stats = NULL;
+	const gchar *bad_ids[] = {"", "a%20b", "..%2Fx"};
+
+	g_assert_cmpuint(client->status, ==, 101);
+	connected = raw_next_json(client);
+	g_assert_cmpstr(herald_test_json_get_string(connected, "type"), ==, "connected");
+	g_assert_true(json_array_has_string(connected, "payload.rooms", "job_42"));
+	/* the seller may not: connected without the room, then told why */
+	g_assert_cmpuint(seller->status, ==, 101);
+	seller_connected = raw_next_json(seller);
+	g_assert_cmpstr(herald_test_json_get_string(seller_connected, "type"), ==, "connected");
+	g_assert_false(json_array_has_string(seller_connected, "payload.rooms", "job_42"));
+	refused = raw_next_json(seller);
+	g_assert_cmpstr(herald_test_json_get_string(refused, "type"), ==, "error");
+	g_assert_cmpstr(herald_test_json_get_string(refused, "payload.code"), ==, "forbidden");
+	g_assert_cmpstr(herald_test_json_get_string(refused, "payload.room"), ==, "job_42");
+
+	g_assert_cmpint(publish(daemon, "ws:room:job_42", "{\"progress\":50}"), ==, 1);
+	event = raw_next_json(client);
+	g_assert_cmpstr(herald_test_json_get_string(event, "room"), ==, "job_42");
+	g_assert_cmpint(herald_test_json_get_int(event, "payload.progress"), ==, 50);
+
+	/* a job_id that makes no room name: 400 before the upgrade */
+	for (guint i = 0; i < G_N_ELEMENTS(bad_ids); i++) {
+		g_autofree gchar *path =
+		    g_strdup_printf("/ws/notifications?token=%s&job_id=%s", client_token, bad_ids[i]);
+		g_autoptr(RawClient) bad = raw_client_connect(daemon, path, NULL);
+		g_autoptr(JsonNode) body = NULL;
+		g_assert_cmpuint(bad->status, ==, 400);
+		body = raw_error_body(bad);
+		g_assert_cmpstr(herald_test_json_get_string(body, "error"), ==, "invalid_argument");
+		g_assert_nonnull(strstr(herald_test_json_get_string(body, "message"), "job_id"));
+	}
+	/* the token is still required */
+	{
+		g_autoptr(RawClient) anonymous = raw_client_connect(daemon, "/ws/notifications", NULL);
+		g_assert_cmpuint(anonymous->status, ==, 401);
+	}
+	stats = get_stats(daemon);
+	g_assert_cmpuint(stats_get(stats, "rejected_total.invalid_job_id"), ==, 3);
+	g_assert_cmpuint(stats_get(stats, "rejected_total.missing_token"), ==, 1);
+	g_assert_cmpuint(stats_get(stats, "subscribes_refused_total"), ==, 1);
+	g_assert_cmpuint(stats_get(stats, "accepted_plain_total"), ==, 2);
+	stop_daemon(daemon);
+}
+
+/* the status line and body of a raw request */
+static guint
+raw_http_status(HeraldTestDaemon *daemon, const gchar *request, gchar **out_head)
+{
+	gboolean closed = FALSE;
+	gchar *head = raw_http_exchange(daemon, request, &closed);
+	guint status = (guint)g_ascii_strtoull(head + 9, NULL, 10);
+	if (out_head != NULL)
+		*out_head = head;
+	else
+		g_free(head);
+	return status;
+}
+
+/* GET /ws/status: local callers, or an admin token like /stats */
+static void
+plain_status_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autofree gchar *url = g_strdup_printf("%s/ws/status", daemon->base_url);
+	g_autofree gchar *admin = make_token("1", "ADMIN", 3600);
+	g_autofree gchar *client = make_token("2", "CLIENT", 3600);
+	g_autoptr(RawClient) raw = raw_client_open(daemon, "3", "SELLER");
+	g_autofree gchar *out = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	const gchar *forwarded = "X-Forwarded-For: 203.0.113.9\r\n";
+	g_autofree gchar *as_client = NULL;
+	g_autofree gchar *as_admin = NULL;
+
+	g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &out, NULL), ==, 200);
+	status = herald_test_parse_json(out);
+	g_assert_true(json_object_get_boolean_member(json_node_get_object(status), "enabled"));
+	g_assert_true(json_array_has_string(status, "paths", "/ws/notifications"));
+	g_assert_cmpint(herald_test_json_get_int(status, "stats.connections_by_protocol.plain"),
+			==,
+			1);
+	g_assert_cmpint(herald_test_json_get_int(status, "stats.accepted_plain_total"), ==, 1);
+	/* not local (a proxy in front): a token, and an admin's */
+	as_client = g_strdup_printf("GET /ws/status HTTP/1.1\r\nHost: x\r\n%sAuthorization: "
+				    "Bearer %s\r\nConnection: close\r\n\r\n",
+				    forwarded,
+				    client);
+	as_admin = g_strdup_printf("GET /ws/status HTTP/1.1\r\nHost: x\r\n%sAuthorization: "
+				   "Bearer %s\r\nConnection: close\r\n\r\n",
+				   forwarded,
+				   admin);
+	g_assert_cmpuint(raw_http_status(daemon,
+					 "GET /ws/status HTTP/1.1\r\nHost: x\r\n"
+					 "X-Forwarded-For: 203.0.113.9\r\nConnection: close\r\n\r\n",
+					 NULL),
+			 ==,
+			 401);
+	g_assert_cmpuint(raw_http_status(daemon, as_client, NULL), ==, 403);
+	g_assert_cmpuint(raw_http_status(daemon, as_admin, NULL), ==, 200);
+	stop_daemon(daemon);
+}
+
+/* GET /: the service-information document */
+static void
+service_info_func(void)
+{
+	g_autoptr(HeraldTestDaemon) daemon = start_daemon(NULL);
+	g_autofree gchar *url = g_strdup_printf("%s/", daemon->base_url);
+	g_autofree gchar *out = NULL;
+	g_autoptr(JsonNode) info = NULL;
+	JsonArray *endpoints;
+	gboolean seen_sio = FALSE, seen_alias = FALSE, seen_health = FALSE;
+
+	g_assert_cmpuint(herald_test_http("GET", url, NULL, NULL, NULL, 0, &out, NULL), ==, 200);
+	info = herald_test_parse_json(out);
+	g_assert_cmpstr(herald_test_json_get_string(info, "name"), ==, "herald");
+	g_assert_nonnull(herald_test_json_get_string(info, "version"));
+	endpoints = json_object_get_array_member(json_node_get_object(info), "endpoints");
+	for (guint i = 0; i < json_array_get_length(endpoints); i++) {
+		JsonObject *e = json_array_get_object_element(endpoints, i);
+		const gchar *path = json_object_get_string_member(e, "path");
+		seen_sio |= g_strcmp0(path, "/socket.io/*") == 0;
+		seen_alias |= g_strcmp0(path, "/ws/notifications") == 0;
+		seen_health |= g_strcmp0(path, "/health") == 0;
+		g_assert_nonnull(json_object_get_string_member(e, "auth"));
+	}
+	g_assert_true(seen_sio && seen_alias && seen_health);
+	stop_daemon(daemon);
+}
+
+/* alias-paths and status-path refused by --check-config with a location */
+static void
+plain_paths_config_func(void)
+{
+	struct {
+		const gchar *line;
+		const gchar *expect;
+	} bad[] = {
+	    {"alias-paths=ws/x", "alias-paths: alias path 'ws/x' must start with '/'"},
+	    {"alias-paths=/ws", "alias-paths: alias path '/ws' is already served"},
+	    {"alias-paths=/a;/a", "alias-paths: alias path '/a' is already served"},
+	    {"alias-paths=/socket.io/x", "alias-paths: alias path '/socket.io/x' is already served"},
+	    {"status-path=status", "status-path: status-path 'status' must start with '/'"},
+	    {"status-path=/ws", "status-path: status-path '/ws' is also the WebSocket path"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree gchar *dir = herald_test_mkdtemp();
+		g_autofree gchar *body = g_strdup_printf(
+		    "[host]\nplugins=ws-rooms\ndbus=none\n[ws-rooms]\n%s\n", bad[i].line);
+		g_autofree gchar *fn = herald_test_write_file(dir, "herald.conf", body);
+		g_autofree gchar *expect = g_strdup_printf("%s:ws-rooms:%s", fn, bad[i].expect);
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gchar *argv[] = {"--check-config", "--config", fn, NULL};
+		g_assert_cmpint(herald_test_run_heraldd(argv, &out, &err, NULL), ==, 1);
+		if (strstr(err, expect) == NULL)
+			g_error("expected '%s' in:\n%s", expect, err);
+		herald_test_rm_rf(dir);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3287,5 +3662,15 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/ws-rooms/eio/limits-config", eio_limits_config_func);
 	g_test_add_func("/herald/ws-rooms/shutdown", shutdown_func);
 	g_test_add_func("/herald/ws-rooms/json-too-deep", json_too_deep_func);
+	g_test_add_func("/herald/ws-rooms/eio/handshake-methods", eio_handshake_methods_func);
+	g_test_add_func("/herald/ws-rooms/sio/raw-client-disconnect",
+			sio_raw_client_disconnect_func);
+	g_test_add_func("/herald/ws-rooms/sio/raw-heartbeat-precision",
+			sio_raw_heartbeat_precision_func);
+	g_test_add_func("/herald/ws-rooms/http/connection-close", http_connection_close_func);
+	g_test_add_func("/herald/ws-rooms/plain/notifications-alias", plain_notifications_alias_func);
+	g_test_add_func("/herald/ws-rooms/plain/status", plain_status_func);
+	g_test_add_func("/herald/ws-rooms/plain/paths-config", plain_paths_config_func);
+	g_test_add_func("/herald/ws-rooms/http/service-info", service_info_func);
 	return g_test_run();
 }

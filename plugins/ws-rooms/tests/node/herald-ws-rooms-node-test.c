@@ -524,6 +524,30 @@ check_conformance(JsonNode *summary, JsonNode *stats)
 	g_assert_cmpint(stat_int(stats, "user_left_total"), ==, 5);
 }
 
+/* the conformance issue: protocol details of the official clients */
+static void
+check_protocol_conformance(JsonNode *summary, JsonNode *stats)
+{
+	g_assert_cmpint(herald_test_json_get_int(summary, "polling.requests"), >=, 200);
+	g_assert_cmpint(herald_test_json_get_int(summary, "polling.with_close"), >=, 60);
+	g_assert_cmpint(herald_test_json_get_int(summary, "fetched.with_close"), ==, 66);
+	g_assert_cmpint(herald_test_json_get_int(summary, "methods.PUT"), ==, 400);
+	g_assert_cmpint(herald_test_json_get_int(summary, "disconnect.raw"), ==, 1000);
+	g_assert_cmpint(stat_int(stats, "rejected_total.handshake_method"), ==, 3);
+	g_assert_cmpint(stat_int(stats, "closes_total.timeout"), ==, 0);
+	g_test_message("heartbeat at the client, ping-interval-ms=100: intervals beyond 100 ms "
+		       "min %.2f mean %.2f max %.2f ms",
+		       json_object_get_double_member(
+			   json_object_get_object_member(json_node_get_object(summary), "heartbeat"),
+			   "min_late_ms"),
+		       json_object_get_double_member(
+			   json_object_get_object_member(json_node_get_object(summary), "heartbeat"),
+			   "mean_late_ms"),
+		       json_object_get_double_member(
+			   json_object_get_object_member(json_node_get_object(summary), "heartbeat"),
+			   "max_late_ms"));
+}
+
 static const Scenario scenarios[] = {
     {"plain-protocol.js", NULL, NULL, check_plain},
     {"sio-client.js", "default", NULL, check_sio_default},
@@ -573,6 +597,8 @@ static const Scenario scenarios[] = {
      check_pending_flood},
     /* seed 002's tokens carry the user in userID */
     {"conformance.js", NULL, "[auth]\nuser-claim=sub;user_id;userID\n", check_conformance},
+    /* short pings: their timing is measured; keep-alive agents, methods, 41 */
+    {"protocol-conformance.js", NULL, "ping-interval-ms=100\nping-timeout-ms=5000\n", check_protocol_conformance},
 };
 
 static const gchar *paths[] = {
@@ -594,6 +620,7 @@ static const gchar *paths[] = {
     "/ws-rooms/node/fan-out",
     "/ws-rooms/node/socketio-pending-flood",
     "/ws-rooms/node/conformance",
+    "/ws-rooms/node/protocol-conformance",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(scenarios) == G_N_ELEMENTS(paths));
