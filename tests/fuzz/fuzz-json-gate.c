@@ -99,6 +99,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * within the limit passes, whatever it looked like */
 	canonical = json_to_string(root, FALSE);
 	n = strlen(canonical);
+	/* json-glib writes a control character it read raw back raw, which is
+	 * not JSON: the gate refuses it on purpose (and so never lets such a
+	 * string in); the exact count is checked on everything else */
+	for (gsize i = 0; i < n; i++)
+		if ((guchar)canonical[i] < 0x20)
+			return 0;
 	g_assert_true(herald_json_check(canonical, n, MAX(depth, 1), NULL));
 	if (depth > 0)
 		g_assert_false(herald_json_check(canonical, n, depth - 1, NULL));
