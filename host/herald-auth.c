@@ -1506,7 +1506,7 @@ herald_auth_is_service(HeraldAuth *self, HeraldIdentity *identity)
 	g_return_val_if_fail(HERALD_IS_AUTH(self), FALSE);
 	if (identity == NULL || identity->role == NULL || self->service_roles == NULL)
 		return FALSE;
-	return g_strv_contains((const gchar *const *)self->service_roles, identity->role);
+	return herald_role_in_list((const gchar *const *)self->service_roles, identity->role);
 }
 
 /**

@@ -399,6 +399,16 @@ test_hs_valid(void)
 	g_assert_true(herald_auth_is_service(auth, service));
 	g_assert_false(herald_auth_is_admin(auth, service));
 	g_assert_false(herald_auth_is_service(auth, NULL));
+	/* roles compare case-insensitively, service roles too (seed 002's
+	 * lowercase roles) */
+	{
+		g_autofree gchar *c_lower = g_strdup_printf(
+		    "{\"sub\":\"svc\",\"role\":\"worker\",\"exp\":%" G_GINT64_FORMAT "}",
+		    now_s() + 60);
+		g_autofree gchar *t_lower = sign(JWT_ALG_HS256, SECRET, c_lower);
+		g_autoptr(HeraldIdentity) lower = assert_accepted(auth, t_lower);
+		g_assert_true(herald_auth_is_service(auth, lower));
+	}
 	g_assert_cmpint(herald_auth_get_leeway(auth), ==, 45);
 }
 
