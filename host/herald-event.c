@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "herald-event.h"
+#include "herald-json.h"
 
 struct _HeraldEvent {
 	gint refcount; /* atomic */
@@ -138,7 +139,7 @@ herald_event_get_payload_json(HeraldEvent *self)
 {
 	g_return_val_if_fail(self != NULL, NULL);
 	if (self->payload_json == NULL)
-		self->payload_json = json_to_string(self->payload, FALSE);
+		self->payload_json = herald_json_to_string(self->payload);
 	return self->payload_json;
 }
 

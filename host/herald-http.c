@@ -97,7 +97,7 @@ herald_http_route_free(HeraldHttpRoute *route)
 void
 herald_http_reply_json(SoupServerMessage *msg, guint status, JsonNode *node)
 {
-	g_autofree gchar *body = json_to_string(node, FALSE);
+	g_autofree gchar *body = herald_json_to_string(node);
 	gsize len = strlen(body);
 	SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
 
@@ -692,7 +692,7 @@ herald_http_prefill(SoupServerMessage *msg)
 				      /* TRANSLATORS: HTTP 400 */
 				      _("malformed request line or headers"));
 	g_autoptr(JsonNode) node = json_builder_get_root(builder);
-	g_autofree gchar *text = json_to_string(node, FALSE);
+	g_autofree gchar *text = herald_json_to_string(node);
 	gsize len = strlen(text);
 	SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
 

@@ -320,3 +320,69 @@ herald_json_parse_object(const gchar *data, gssize len, GError **error)
 	}
 	return json_object_ref(json_node_get_object(root));
 }
+
+/**
+ * herald_json_to_string:
+ * @node: a JSON tree
+ *
+ * json_to_string() without json-glib 1.6's number bug: its generator writes
+ * a double whose shortest form has an exponent and no point (1e30, 1e-07) as
+ * `1e+30.0`, which no JSON parser reads — an event relayed to the other
+ * instances, a journal line or a WebSocket frame carrying it would be lost
+ * there. The `.0` after such an exponent is dropped (outside strings only).
+ * Every document Herald writes from data it did not make goes through here.
+ *
+ * Returns: (transfer full): the compact JSON text
+ *
+ * Since: 0.2
+ */
+gchar *
+herald_json_to_string(JsonNode *node)
+{
+	gchar *text = json_to_string(node, FALSE);
+	gboolean in_string = FALSE;
+	gsize out = 0;
+	gsize len = strlen(text);
+
+	for (gsize i = 0; i < len; i++) {
+		gchar c = text[i];
+		if (in_string) {
+			text[out++] = c;
+			if (c == '\\' && i + 1 < len)
+				text[out++] = text[++i];
+			else if (c == '"')
+				in_string = FALSE;
+			continue;
+		}
+		if (c == '"') {
+			in_string = TRUE;
+			text[out++] = c;
+			continue;
+		}
+		if (c == '-' || g_ascii_isdigit(c)) {
+			gsize end = i;
+			gboolean exponent = FALSE;
+			while (end < len && (g_ascii_isdigit(text[end]) || text[end] == '-' ||
+					     text[end] == '+' || text[end] == '.' || text[end] == 'e' ||
+					     text[end] == 'E')) {
+				if (text[end] == 'e' || text[end] == 'E')
+					exponent = TRUE;
+				end++;
+			}
+			if (exponent && end - i >= 2 && text[end - 2] == '.' && text[end - 1] == '0' &&
+			    memchr(text + i, 'e', end - i - 2) != NULL &&
+			    memchr(text + i, '.', end - i - 2) == NULL)
+				end -= 2; /* "1e+30.0" → "1e+30" */
+			memmove(text + out, text + i, end - i);
+			out += end - i;
+			/* skip a dropped ".0" */
+			while (end < len && (text[end] == '.' || g_ascii_isdigit(text[end])))
+				end++;
+			i = end - 1;
+			continue;
+		}
+		text[out++] = c;
+	}
+	text[out] = '\0';
+	return text;
+}

@@ -31,5 +31,7 @@ guint
 herald_json_get_max_depth(void);
 guint64
 herald_json_get_rejected_total(void);
+gchar *
+herald_json_to_string(JsonNode *node);
 
 G_END_DECLS

@@ -204,6 +204,32 @@ test_json_strict_strings(void)
 	}
 }
 
+/* json-glib 1.6 writes 1e30 as "1e+30.0": herald_json_to_string() does not */
+static void
+test_json_to_string_numbers(void)
+{
+	const gchar *docs[] = {"{\"x\":[1e30,2,-1e-7,1.5e30,0.25,100,\"1e+30.0\"]}", "1e300", "[-2e-300]"};
+	for (guint i = 0; i < G_N_ELEMENTS(docs); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node = herald_json_parse(docs[i], -1, &error);
+		g_autofree gchar *text = NULL;
+		g_autoptr(JsonNode) again = NULL;
+		g_assert_no_error(error);
+		text = herald_json_to_string(node);
+		g_test_message("%s -> %s", docs[i], text);
+		g_assert_null(strstr(text, "e+30.0,"));
+		again = herald_json_parse(text, -1, &error);
+		g_assert_no_error(error);
+		g_assert_true(json_node_equal(node, again));
+	}
+	{
+		/* strings are left alone */
+		g_autoptr(JsonNode) node = herald_json_parse("[\"1e+30.0\"]", -1, NULL);
+		g_autofree gchar *text = herald_json_to_string(node);
+		g_assert_cmpstr(text, ==, "[\"1e+30.0\"]");
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,6 +241,7 @@ main(int argc, char **argv)
 	g_test_add_func("/herald/json/configured-depth", test_json_configured_depth);
 	g_test_add_func("/herald/json/numbers-out-of-range", test_json_numbers_out_of_range);
 	g_test_add_func("/herald/json/strict-strings", test_json_strict_strings);
+	g_test_add_func("/herald/json/to-string-numbers", test_json_to_string_numbers);
 	g_test_add_func("/herald/json/slash-cannot-hide-depth", test_json_slash_cannot_hide_depth);
 	return g_test_run();
 }

@@ -410,7 +410,7 @@ herald_files_minio_abort_now(SoupServerMessage *msg, HeraldError code, const gch
 	json_builder_add_string_value(builder, message);
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	body = json_to_string(root, FALSE);
+	body = herald_json_to_string(root);
 	stream = soup_server_message_steal_connection(msg);
 	if (stream == NULL)
 		return;

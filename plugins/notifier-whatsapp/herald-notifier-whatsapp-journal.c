@@ -268,7 +268,7 @@ herald_notify_journal_roll_back(HeraldNotifyJournal *self, GError **error)
 static gboolean
 herald_notify_journal_append(HeraldNotifyJournal *self, JsonNode *line, GError **error)
 {
-	g_autofree gchar *text = json_to_string(line, FALSE);
+	g_autofree gchar *text = herald_json_to_string(line);
 	g_autofree gchar *with_nl = g_strconcat(text, "\n", NULL);
 	gsize len = strlen(with_nl);
 
@@ -324,7 +324,7 @@ herald_notify_journal_compact(HeraldNotifyJournal *self, GPtrArray *records, GEr
 		json_object_set_string_member(obj, "op", "put");
 		json_object_set_member(obj, "record", json_node_copy(g_ptr_array_index(records, i)));
 		json_node_take_object(line, obj);
-		text = json_to_string(line, FALSE);
+		text = herald_json_to_string(line);
 		g_string_append(out, text);
 		g_string_append_c(out, '\n');
 	}

@@ -426,7 +426,7 @@ herald_notifier_store_put(HeraldNotifierWhatsappPlugin *self,
 		herald_notifier_store_ok(self);
 		return TRUE;
 	} else {
-		g_autofree gchar *json = json_to_string(node, FALSE);
+		g_autofree gchar *json = herald_json_to_string(node);
 		g_autofree gchar *key = g_strconcat(REDIS_PREFIX_STATUS, record->id, NULL);
 		if (herald_notify_status_is_final(record->status)) {
 			g_autofree gchar *ttl =
@@ -1889,7 +1889,7 @@ herald_notifier_accept(HeraldNotifierWhatsappPlugin *self,
 	if (self->store_kind == HERALD_NOTIFY_STORE_REDIS) {
 		HeraldNotifierAccept *ctx = g_new0(HeraldNotifierAccept, 1);
 		g_autoptr(JsonNode) node = herald_notify_record_to_json(record, TRUE);
-		g_autofree gchar *json = json_to_string(node, FALSE);
+		g_autofree gchar *json = herald_json_to_string(node);
 		g_autofree gchar *key = g_strconcat(REDIS_PREFIX_STATUS, record->id, NULL);
 		g_autofree gchar *score = g_strdup_printf("%" G_GINT64_FORMAT, record->created_at / 1000);
 		ctx->self = g_object_ref(self);

@@ -291,7 +291,7 @@ herald_notify_build_cloud_body(HeraldNotifyRecord *record,
 	}
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	return json_to_string(root, FALSE);
+	return herald_json_to_string(root);
 }
 
 gchar *
@@ -328,7 +328,7 @@ herald_notify_build_webhook_body(HeraldNotifyRecord *record, const gchar *phone)
 	json_builder_add_int_value(builder, record->attempts + 1);
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	return json_to_string(root, FALSE);
+	return herald_json_to_string(root);
 }
 
 gint64

@@ -387,7 +387,7 @@ herald_notify_record_new_from_request(JsonObject *original,
 		self->data = json_node_init_object(json_node_alloc(), json_object_new());
 		json_object_unref(json_node_get_object(self->data));
 	} else if (JSON_NODE_HOLDS_OBJECT(data_node)) {
-		g_autofree gchar *text = json_to_string(data_node, FALSE);
+		g_autofree gchar *text = herald_json_to_string(data_node);
 		if (strlen(text) > limits->max_data_bytes) {
 			g_autofree gchar *limit =
 			    g_strdup_printf("%" G_GSIZE_FORMAT, limits->max_data_bytes);

@@ -1185,7 +1185,7 @@ rb_presence_value(HeraldRedisBridgePlugin *self,
 	json_builder_end_array(builder);
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	return json_to_string(root, FALSE);
+	return herald_json_to_string(root);
 }
 
 static void
@@ -1440,7 +1440,7 @@ rb_on_up(HeraldRedisBridgePlugin *self)
 	json_builder_add_int_value(builder, since);
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	hello = json_to_string(root, FALSE);
+	hello = herald_json_to_string(root);
 	redisAsyncCommand(self->cmd.ac, NULL, NULL, "PUBLISH %s %s", RB_CONTROL_CHANNEL, hello);
 	rb_queue_flush(self);
 	rb_update_state(self);

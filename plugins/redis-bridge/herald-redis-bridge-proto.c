@@ -168,7 +168,7 @@ herald_redis_envelope_build(HeraldEvent *event)
 	json_builder_add_value(builder, json_node_ref(herald_event_get_payload(event)));
 	json_builder_end_object(builder);
 	root = json_builder_get_root(builder);
-	return json_to_string(root, FALSE);
+	return herald_json_to_string(root);
 }
 
 static const gchar *

@@ -1084,7 +1084,7 @@ herald_ws_rooms_presence_json(HeraldWsRoomsClient *client)
 										 : "plain");
 	json_builder_end_object(builder);
 	node = json_builder_get_root(builder);
-	return json_to_string(node, FALSE);
+	return herald_json_to_string(node);
 }
 
 static void
