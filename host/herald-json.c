@@ -339,50 +339,56 @@ herald_json_parse_object(const gchar *data, gssize len, GError **error)
 gchar *
 herald_json_to_string(JsonNode *node)
 {
-	gchar *text = json_to_string(node, FALSE);
-	gboolean in_string = FALSE;
-	gsize out = 0;
+	g_autofree gchar *text = json_to_string(node, FALSE);
 	gsize len = strlen(text);
+	GString *out = g_string_sized_new(len + 16);
+	gboolean in_string = FALSE;
 
 	for (gsize i = 0; i < len; i++) {
 		gchar c = text[i];
 		if (in_string) {
-			text[out++] = c;
-			if (c == '\\' && i + 1 < len)
-				text[out++] = text[++i];
-			else if (c == '"')
+			if (c == '\\' && i + 1 < len) {
+				g_string_append_c(out, c);
+				g_string_append_c(out, text[++i]);
+			} else if (c == '"') {
+				g_string_append_c(out, c);
 				in_string = FALSE;
+			} else if ((guchar)c < 0x20) {
+				/* json-glib writes some control characters raw */
+				g_string_append_printf(out, "\\u%04x", (guint)(guchar)c);
+			} else {
+				g_string_append_c(out, c);
+			}
 			continue;
 		}
 		if (c == '"') {
 			in_string = TRUE;
-			text[out++] = c;
+			g_string_append_c(out, c);
 			continue;
 		}
 		if (c == '-' || g_ascii_isdigit(c)) {
 			gsize end = i;
 			gboolean exponent = FALSE;
+			gboolean point = FALSE;
 			while (end < len && (g_ascii_isdigit(text[end]) || text[end] == '-' ||
 					     text[end] == '+' || text[end] == '.' || text[end] == 'e' ||
 					     text[end] == 'E')) {
 				if (text[end] == 'e' || text[end] == 'E')
 					exponent = TRUE;
+				else if (text[end] == '.' && !exponent)
+					point = TRUE;
 				end++;
 			}
-			if (exponent && end - i >= 2 && text[end - 2] == '.' && text[end - 1] == '0' &&
-			    memchr(text + i, 'e', end - i - 2) != NULL &&
-			    memchr(text + i, '.', end - i - 2) == NULL)
-				end -= 2; /* "1e+30.0" → "1e+30" */
-			memmove(text + out, text + i, end - i);
-			out += end - i;
-			/* skip a dropped ".0" */
-			while (end < len && (text[end] == '.' || g_ascii_isdigit(text[end])))
-				end++;
+			/* "1e+30.0" → "1e+30" */
+			if (exponent && !point && end - i >= 2 && text[end - 2] == '.' &&
+			    text[end - 1] == '0')
+				g_string_append_len(out, text + i, (gssize)(end - i - 2));
+			else
+				g_string_append_len(out, text + i, (gssize)(end - i));
 			i = end - 1;
 			continue;
 		}
-		text[out++] = c;
+		g_string_append_c(out, c);
 	}
-	text[out] = '\0';
-	return text;
+	return g_string_free(out, FALSE);
 }

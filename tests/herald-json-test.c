@@ -228,6 +228,20 @@ test_json_to_string_numbers(void)
 		g_autofree gchar *text = herald_json_to_string(node);
 		g_assert_cmpstr(text, ==, "[\"1e+30.0\"]");
 	}
+	{
+		/* a control character json-glib would write raw is escaped, so that
+		 * the gate (and any JSON parser) reads it back */
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node = herald_json_parse("{\"a\":\"x\\u001fy\\u0001\\n\"}", -1, &error);
+		g_autofree gchar *text = NULL;
+		g_autoptr(JsonNode) again = NULL;
+		g_assert_no_error(error);
+		text = herald_json_to_string(node);
+		g_test_message("control characters: %s", text);
+		again = herald_json_parse(text, -1, &error);
+		g_assert_no_error(error);
+		g_assert_true(json_node_equal(node, again));
+	}
 }
 
 int
