@@ -923,3 +923,35 @@ herald_test_ws_free(HeraldTestWs *ws)
 	g_object_unref(ws->session);
 	g_free(ws);
 }
+
+/* node and the npm clients of tests/node (ws, socket.io-client): a missing
+ * piece fails loudly, never skips */
+const gchar *
+herald_test_node_program(void)
+{
+	static gchar *node = NULL;
+	if (node == NULL)
+		node = g_find_program_in_path("node");
+	if (node == NULL)
+		g_error("node is not installed: run tests/run-suite (it installs nodejs and "
+			"the npm clients of tests/node/package.json)");
+	return node;
+}
+
+gchar *
+herald_test_node_modules_dir(void)
+{
+	const gchar *dir = g_getenv("HERALD_TEST_NODE_DIR");
+	const gchar *needed[] = {"ws", "socket.io-client"};
+	gchar *modules;
+
+	if (dir == NULL)
+		g_error("HERALD_TEST_NODE_DIR is not set; run the tests with meson test");
+	modules = g_build_filename(dir, "node_modules", NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
+		g_autofree gchar *pkg = g_build_filename(modules, needed[i], "package.json", NULL);
+		if (!g_file_test(pkg, G_FILE_TEST_EXISTS))
+			g_error("%s is missing: run tests/run-suite (or npm install in %s)", pkg, dir);
+	}
+	return modules;
+}

@@ -160,4 +160,9 @@ void
 herald_test_ws_free(HeraldTestWs *ws);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HeraldTestWs, herald_test_ws_free)
 
+const gchar *
+herald_test_node_program(void);
+gchar *
+herald_test_node_modules_dir(void);
+
 G_END_DECLS

@@ -985,32 +985,7 @@ handshake_flood_started(gpointer user_data)
 	       g_atomic_int_get(&a->done);
 }
 
-static const gchar *
-node_program(void)
-{
-	static gchar *node = NULL;
-	if (node == NULL)
-		node = g_find_program_in_path("node");
-	if (node == NULL)
-		g_error("node is not installed: run tests/run-suite (it installs nodejs and "
-			"the npm clients of tests/node/package.json)");
-	return node;
-}
 
-static gchar *
-node_modules_dir(void)
-{
-	const gchar *dir = g_getenv("HERALD_TEST_NODE_DIR");
-	g_autofree gchar *pkg = NULL;
-	gchar *modules;
-	if (dir == NULL)
-		g_error("HERALD_TEST_NODE_DIR is not set; run the tests with meson test");
-	modules = g_build_filename(dir, "node_modules", NULL);
-	pkg = g_build_filename(modules, "socket.io-client", "package.json", NULL);
-	if (!g_file_test(pkg, G_FILE_TEST_EXISTS))
-		g_error("%s is missing: run tests/run-suite (or npm install in %s)", pkg, dir);
-	return modules;
-}
 
 /* node valid-clients.js against @daemon; its JSON summary */
 static JsonNode *
@@ -1020,7 +995,7 @@ run_valid_clients(HeraldTestDaemon *daemon, const gchar *tag)
 	    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *modules = node_modules_dir();
+	g_autofree gchar *modules = herald_test_node_modules_dir();
 	g_autofree gchar *script = g_test_build_filename(G_TEST_DIST, "valid-clients.js", NULL);
 	g_autofree gchar *out = NULL;
 	g_auto(GStrv) lines = NULL;
@@ -1030,7 +1005,7 @@ run_valid_clients(HeraldTestDaemon *daemon, const gchar *tag)
 	g_subprocess_launcher_setenv(launcher, "HERALD_SECRET", ATTACK_SECRET, TRUE);
 	g_subprocess_launcher_setenv(launcher, "HERALD_TEST_NODE_MODULES", modules, TRUE);
 	g_subprocess_launcher_setenv(launcher, "HERALD_NODE_TIMEOUT_MS", "60000", TRUE);
-	proc = g_subprocess_launcher_spawn(launcher, &error, node_program(), script, tag, NULL);
+	proc = g_subprocess_launcher_spawn(launcher, &error, herald_test_node_program(), script, tag, NULL);
 	g_assert_no_error(error);
 	/* the script ends itself after HERALD_NODE_TIMEOUT_MS at the latest */
 	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
@@ -1065,8 +1040,8 @@ test_handshake_flood(void)
 	GPid pid;
 
 	/* node and its clients first: nothing to start when they are missing */
-	g_free(node_modules_dir());
-	node_program();
+	g_free(herald_test_node_modules_dir());
+	herald_test_node_program();
 	/* max-connections at half the flood, so that the finding (sessions
 	 * without CONNECT filling max-connections) replays at this size too */
 	config = g_strdup_printf("[host]\nplugins=ws-rooms\n"

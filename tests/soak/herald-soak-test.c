@@ -17,20 +17,10 @@
 
 #include "herald-test-util.h"
 
-static gchar *
-node_program(void)
-{
-	gchar *node = g_find_program_in_path("node");
-	if (node == NULL)
-		g_error("node is not installed: run tests/run-suite (it installs nodejs and "
-			"the npm clients of tests/node/package.json)");
-	return node;
-}
 
 static void
 test_soak(void)
 {
-	const gchar *node_dir = g_getenv("HERALD_TEST_NODE_DIR");
 	const gchar *total = g_getenv("HERALD_SOAK_CONNECTIONS");
 	g_autofree gchar *modules = NULL;
 	g_autofree gchar *script = NULL;
@@ -44,11 +34,9 @@ test_soak(void)
 	const gchar *last = NULL;
 	const gchar *asan = g_getenv("ASAN_OPTIONS");
 	g_autofree gchar *asan_daemon = NULL;
-	g_autofree gchar *node = node_program();
 	gint64 base_rss, final_rss, base_fds, final_fds, connections;
 
-	g_assert_nonnull(node_dir);
-	modules = g_build_filename(node_dir, "node_modules", NULL);
+	modules = herald_test_node_modules_dir();
 	script = g_build_filename(g_getenv("G_TEST_SRCDIR"), "soak", "soak.js", NULL);
 	/* the daemon inherits this: freed memory is reused at once, as without ASan */
 	asan_daemon = g_strdup_printf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0",
@@ -72,7 +60,7 @@ test_soak(void)
 				     "SOAK_CONNECTIONS",
 				     total != NULL ? total : "3000",
 				     TRUE);
-	proc = g_subprocess_launcher_spawn(launcher, &error, node, script, NULL);
+	proc = g_subprocess_launcher_spawn(launcher, &error, herald_test_node_program(), script, NULL);
 	g_assert_no_error(error);
 	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
 	g_assert_no_error(error);

@@ -21,37 +21,7 @@ typedef struct {
 	void (*check)(JsonNode *summary, JsonNode *stats);
 } Scenario;
 
-static const gchar *
-node_program(void)
-{
-	static gchar *node = NULL;
-	if (node == NULL)
-		node = g_find_program_in_path("node");
-	if (node == NULL)
-		g_error("node is not installed: run tests/run-suite (it installs nodejs and "
-			"the npm clients of tests/node/package.json)");
-	return node;
-}
 
-static gchar *
-node_modules_dir(void)
-{
-	const gchar *dir = g_getenv("HERALD_TEST_NODE_DIR");
-	g_autofree gchar *modules = NULL;
-	const gchar *needed[] = {"ws", "socket.io-client"};
-
-	if (dir == NULL)
-		g_error("HERALD_TEST_NODE_DIR is not set; run the tests with meson test");
-	modules = g_build_filename(dir, "node_modules", NULL);
-	for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
-		g_autofree gchar *pkg = g_build_filename(modules, needed[i], "package.json", NULL);
-		if (!g_file_test(pkg, G_FILE_TEST_EXISTS))
-			g_error("%s is missing: run tests/run-suite (or npm install in %s)",
-				pkg,
-				dir);
-	}
-	return g_steal_pointer(&modules);
-}
 
 static HeraldTestDaemon *
 start_daemon(const gchar *ws_rooms_config)
@@ -78,7 +48,7 @@ spawn_script(HeraldTestDaemon *daemon, const Scenario *scenario)
 {
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *modules = node_modules_dir();
+	g_autofree gchar *modules = herald_test_node_modules_dir();
 	g_autofree gchar *script =
 	    g_build_filename(g_getenv("G_TEST_SRCDIR"), scenario->script, NULL);
 	GSubprocess *proc;
@@ -92,7 +62,7 @@ spawn_script(HeraldTestDaemon *daemon, const Scenario *scenario)
 	g_subprocess_launcher_set_cwd(launcher, g_getenv("G_TEST_SRCDIR"));
 	proc = g_subprocess_launcher_spawn(launcher,
 					   &error,
-					   node_program(),
+					   herald_test_node_program(),
 					   script,
 					   scenario->arg,
 					   NULL);
@@ -209,8 +179,8 @@ scenario_func(gconstpointer data)
 	gint status;
 
 	/* fail before starting anything when node or the clients are missing */
-	g_free(node_modules_dir());
-	node_program();
+	g_free(herald_test_node_modules_dir());
+	herald_test_node_program();
 	daemon = start_daemon(scenario->config);
 	proc = spawn_script(daemon, scenario);
 	out = finish_script(scenario, proc, NULL, &ok);
@@ -252,8 +222,8 @@ shutdown_func(void)
 	gint first_status;
 	gint status;
 
-	g_free(node_modules_dir());
-	node_program();
+	g_free(herald_test_node_modules_dir());
+	herald_test_node_program();
 	daemon = start_daemon(NULL);
 	proc = spawn_script(daemon, &scenario);
 	input = g_data_input_stream_new(g_subprocess_get_stdout_pipe(proc));
